@@ -1,0 +1,121 @@
+/* worker.h - the tessera-worker process: settings, the state its threads
+ * share, and the pieces of its loop (queue.c, heartbeat.c, runner.c).
+ *
+ * Threads: the main thread claims and renders jobs; the heartbeat thread
+ * registers the worker, renews the running job's lease, learns about cancel
+ * requests and handles SIGTERM/SIGINT (sigtimedwait: no signal handlers and
+ * no global state). They share one tw_shared, guarded by its mutex.
+ */
+#ifndef TESSERA_WORKER_H
+#define TESSERA_WORKER_H
+
+#include "job.h"
+#include "log.h"
+#include "redis.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdint.h>
+
+typedef struct {
+    char *redis;
+    char *key_prefix;
+    char *name;
+    char *device;
+    char *models;
+    char *pools;
+    long long lease_ms;
+    long long heartbeat_ms;
+    long long retention;
+    long long threads;
+    long long memory_budget;
+    long long png_compression;
+    long long drain_timeout_s;
+    long long stall_timeout_s;
+    long long max_pixels;
+    char *log_level;
+} tw_settings;
+
+#define TW_MAX_POOLS 16
+
+typedef struct {
+    pthread_mutex_t mu;
+    int stopping;            /* SIGTERM/SIGINT seen: claim nothing new */
+    int exiting;             /* main is done: the heartbeat thread deregisters and ends */
+    long long stop_deadline_ms; /* monotonic ms after which the current job is released */
+    int released;            /* the job was handed back (stopping and past the deadline) */
+    char job[TJOB_ID_LEN + 1]; /* the running job, "" when idle */
+    int cancel;              /* cancel requested for the running job */
+    int lost;                /* the running job is no longer ours (lease taken) */
+    long long last_progress_ms; /* monotonic ms of the main thread's last sign of life */
+    long long jobs_done;
+} tw_shared;
+
+typedef struct {
+    tw_settings *s;
+    tlog log;
+    tred_url url;
+    char *pool_names[TW_MAX_POOLS];
+    int npools;
+    tw_shared shared;
+    redisContext *redis;     /* the main thread's connection */
+} tw_worker;
+
+long long tw_now_ms(void); /* CLOCK_MONOTONIC */
+
+/* queue.c */
+typedef struct {
+    char id[TJOB_ID_LEN + 1];
+    char stream[256];
+    char entry[64];
+    int attempt;
+    char type[32];
+    json_t *spec;
+    uint8_t *input;
+    size_t input_len;
+} tw_claimed;
+
+int tw_queue_connect(tw_worker *w, char *err, size_t errlen);
+/* Waits up to wait_ms for a job; 1 = claimed (fill c), 0 = none, -1 = Redis error. */
+int tw_queue_next(tw_worker *w, int wait_ms, tw_claimed *c, char *err, size_t errlen);
+void tw_claimed_free(tw_claimed *c);
+/* Report progress; sets *cancel. 0 ok, 1 lost (job no longer ours), -1 error. */
+int tw_queue_progress(tw_worker *w, const tw_claimed *c, double fraction, int step, int steps, const char *text,
+                      int *cancel, char *err, size_t errlen);
+/* Store results then write the final state. 0 ok, 1 stale, -1 error. */
+int tw_queue_finish(tw_worker *w, const tw_claimed *c, const char *state, const char *code, const char *message,
+                    uint8_t **images, const size_t *lens, int nimages, char *err, size_t errlen);
+int tw_queue_release(tw_worker *w, const tw_claimed *c, char *err, size_t errlen);
+
+/* heartbeat.c */
+int tw_heartbeat_start(tw_worker *w, pthread_t *th, char *err, size_t errlen);
+
+/* runner.c: runs one job. Progress callback returns nonzero to stop. */
+typedef enum { TW_RUN_OK = 0, TW_RUN_FAILED, TW_RUN_CANCELED, TW_RUN_RELEASED, TW_RUN_LOST } tw_run_status;
+
+typedef struct {
+    tw_worker *w;
+    const tw_claimed *job;
+    long long last_report_ms;
+    tw_run_status stop_reason;
+} tw_progress;
+
+/* Returns TW_RUN_OK to continue, else why to stop. Reports at most ~5/s unless force. */
+tw_run_status tw_progress_report(tw_progress *p, double fraction, int step, int steps, const char *text, int force);
+
+typedef struct {
+    uint8_t **images;
+    size_t *lens;
+    int n;
+    char code[48];
+    char message[512];
+} tw_result;
+
+void tw_result_free(tw_result *r);
+tw_run_status tw_run_job(tw_worker *w, const tw_claimed *c, tw_result *r);
+
+/* job runners, one per type */
+tw_run_status tw_run_extras(tw_progress *p, const json_t *spec, const uint8_t *input, size_t input_len,
+                            int threads, int png_level, tw_result *r);
+
+#endif
