@@ -3,15 +3,18 @@
  *   tessera extras IMAGE [--resize F | --width W --height H] [--upscaler NAME] [--out FILE]
  *   tessera submit JOB.json [--wait] [--out DIR]
  *   tessera status ID | wait ID | fetch ID [--out DIR] | cancel ID | jobs | workers
+ *   tessera sample OUT.png [--width W --height H]   (a test picture, made locally)
  *
  * It talks to tesserad over HTTP (libcurl) like any other client; --server and
  * --api_key (or TESSERA_SERVER / TESSERA_API_KEY, or the INI file) say where. */
 #include "base64.h"
 #include "config.h"
+#include "image_io.h"
 
 #include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +51,7 @@ static const tcfg_option options[] = {
 };
 static const tcfg_spec spec = {
     "tessera",
-    "client of a Tessera farm. Commands: extras IMAGE | submit JOB.json | status ID | wait ID | fetch ID | "
+    "client of a Tessera farm. Commands: sample OUT.png | extras IMAGE | submit JOB.json | status ID | wait ID | fetch ID | "
     "cancel ID | jobs | workers",
     options, sizeof options / sizeof options[0]};
 
@@ -253,6 +256,41 @@ static int cmd_extras(const cli_settings *s, const char *image) {
     return finish_wait(s, id, out, 1);
 }
 
+/* A colourful test picture with smooth gradients, hard edges and fine
+ * detail, so that resampling filters visibly differ. */
+static int cmd_sample(const cli_settings *s, const char *path) {
+    int w = s->width ? (int)s->width : 256, h = s->height ? (int)s->height : 256;
+    ti_image img;
+    char err[256];
+    if (w > 8192 || h > 8192 || ti_image_alloc(&img, w, h, 3, err, sizeof err)) {
+        fprintf(stderr, "tessera: sample: %s\n", w > 8192 || h > 8192 ? "at most 8192x8192" : err);
+        return 1;
+    }
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            double u = (double)x / w, v = (double)y / h;
+            double dx = u - 0.5, dy = v - 0.5, r = sqrt(dx * dx + dy * dy);
+            uint8_t *p = img.pixels + ((size_t)y * w + x) * 3;
+            p[0] = (uint8_t)(255 * u);
+            p[1] = (uint8_t)(255 * v);
+            p[2] = (uint8_t)(127.5 + 127.5 * sin(40 * r));
+            if (r < 0.2 && ((x / 8 + y / 8) & 1)) p[0] = p[1] = p[2] = 255;
+        }
+    uint8_t *png = NULL;
+    size_t len = 0;
+    ti_png_text t = {"Software", "tessera sample"};
+    int rc = ti_encode_png(&img, &t, 1, 6, &png, &len, err, sizeof err);
+    ti_image_free(&img);
+    if (rc) {
+        fprintf(stderr, "tessera: sample: %s\n", err);
+        return 1;
+    }
+    rc = write_file(path, (const char *)png, len) ? 1 : 0;
+    free(png);
+    if (!rc) printf("%s\n", path);
+    return rc;
+}
+
 static int cmd_simple_get(const cli_settings *s, const char *path) {
     buf b;
     long code = http(s, "GET", path, NULL, &b);
@@ -284,6 +322,8 @@ int main(int argc, char **argv) {
     char path[512];
     if (nrest > 2 || (nrest > 0 && rest[nrest - 1][0] == '-')) {
         fprintf(stderr, "tessera: unexpected argument '%s' (see tessera --help)\n", rest[nrest - 1]);
+    } else if (!strcmp(cmd, "sample") && arg) {
+        rc = cmd_sample(&s, arg);
     } else if (!strcmp(cmd, "extras") && arg) {
         rc = cmd_extras(&s, arg);
     } else if (!strcmp(cmd, "submit") && arg) {
@@ -325,7 +365,7 @@ int main(int argc, char **argv) {
     } else if (!strcmp(cmd, "workers") && !arg) {
         rc = cmd_simple_get(&s, "/v1/workers");
     } else {
-        fprintf(stderr, "tessera: usage: tessera extras IMAGE | submit JOB.json | status ID | wait ID | fetch ID | "
+        fprintf(stderr, "tessera: usage: tessera sample OUT.png | extras IMAGE | submit JOB.json | status ID | wait ID | fetch ID | "
                         "cancel ID | jobs | workers   (tessera --help for settings)\n");
     }
     free(rest);
