@@ -575,6 +575,13 @@ static void png_flush_cb(png_structp png) { (void)png; }
 int ti_encode_png(const ti_image *img, const ti_png_text *texts, int ntexts,
                   int compression_level, uint8_t **out, size_t *outlen,
                   char *err, size_t errlen) {
+    return ti_encode_png_progress(img, texts, ntexts, compression_level, NULL, NULL, out, outlen, err,
+                                  errlen);
+}
+
+int ti_encode_png_progress(const ti_image *img, const ti_png_text *texts, int ntexts,
+                           int compression_level, ti_progress_fn progress, void *progress_ctx,
+                           uint8_t **out, size_t *outlen, char *err, size_t errlen) {
     *out = NULL;
     *outlen = 0;
     if (!img || !img->pixels || img->width <= 0 || img->height <= 0 ||
@@ -654,7 +661,15 @@ int ti_encode_png(const ti_image *img, const ti_png_text *texts, int ntexts,
     if (compression_level >= 0) png_set_compression_level(png, compression_level);
     if (ntexts) png_set_text(png, info, pt, ntexts);
     png_write_info(png, info);
-    png_write_image(png, rows);
+    /* Rows in bands, so a long encode can report progress and be stopped. */
+    for (int y = 0; y < img->height; y += 64) {
+        int n = img->height - y < 64 ? img->height - y : 64;
+        png_write_rows(png, rows + y, (png_uint_32)n);
+        if (progress && progress(progress_ctx, y + n, img->height)) {
+            seterr(err, errlen, "PNG encode: stopped");
+            goto done;
+        }
+    }
     png_write_end(png, NULL);
 
     *out = ctx.data;

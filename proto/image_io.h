@@ -79,6 +79,14 @@ int ti_encode_png(const ti_image *img, const ti_png_text *texts, int ntexts,
                   int compression_level, uint8_t **out, size_t *outlen,
                   char *err, size_t errlen);
 
+/* ti_encode_png with a callback after every band of rows: it gets the rows
+ * written so far and the total, and returns nonzero to stop (the call then
+ * fails with "stopped"). */
+typedef int (*ti_progress_fn)(void *ctx, int done, int total);
+int ti_encode_png_progress(const ti_image *img, const ti_png_text *texts, int ntexts,
+                           int compression_level, ti_progress_fn progress, void *progress_ctx,
+                           uint8_t **out, size_t *outlen, char *err, size_t errlen);
+
 /* Find the first tEXt / zTXt / iTXt chunk whose keyword is key and return
  * its value as a malloc'ed NUL-terminated UTF-8 string in *value (tEXt and
  * zTXt Latin-1 is converted to UTF-8).

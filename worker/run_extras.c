@@ -21,6 +21,13 @@ static tw_run_status fail(tw_result *r, const char *code, const char *msg) {
     return TW_RUN_FAILED;
 }
 
+/* PNG encoding is the long stage of a big upscale: report and check for
+ * cancel between bands of rows. */
+static int on_encode_rows(void *ctx, int done, int total) {
+    tw_progress *p = ctx;
+    return tw_progress_report(p, 0.6 + 0.4 * done / total, 2, 3, "encoding", 0) != TW_RUN_OK;
+}
+
 tw_run_status tw_run_extras(tw_progress *p, const json_t *spec, const uint8_t *input, size_t input_len,
                             int threads, int png_level, tw_result *r) {
     char err[512];
@@ -78,9 +85,10 @@ tw_run_status tw_run_extras(tw_progress *p, const json_t *spec, const uint8_t *i
 
     uint8_t *png = NULL;
     size_t png_len = 0;
-    if (ti_encode_png(final, texts, ntexts, png_level, &png, &png_len, err, sizeof err)) {
+    if (ti_encode_png_progress(final, texts, ntexts, png_level, on_encode_rows, p, &png, &png_len, err,
+                               sizeof err)) {
         free(params);
-        st = fail(r, "encode_failed", err);
+        st = p->stop_reason != TW_RUN_OK ? p->stop_reason : fail(r, "encode_failed", err);
         goto done;
     }
     free(params);
