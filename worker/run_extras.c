@@ -78,7 +78,7 @@ tw_run_status tw_run_extras(tw_progress *p, const json_t *spec, const uint8_t *i
     ti_png_text texts[2];
     int ntexts = 0;
     char *params = NULL;
-    if (ti_detect(input, input_len) == TI_FMT_PNG && ti_png_read_text(input, input_len, "parameters", &params) == 0 &&
+    if (ti_detect(input, input_len) == TI_FMT_PNG && ti_png_read_text(input, input_len, "parameters", &params) == 1 &&
         params)
         texts[ntexts++] = (ti_png_text){"parameters", params};
     texts[ntexts++] = (ti_png_text){"postprocessing", post};

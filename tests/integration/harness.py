@@ -118,7 +118,11 @@ class Redis:
         self.path = path
         self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.s.settimeout(timeout)
-        self.s.connect(path)
+        try:
+            self.s.connect(path)
+        except OSError:
+            self.s.close()
+            raise
         self.f = self.s.makefile("rb")
 
     def close(self):

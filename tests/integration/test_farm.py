@@ -60,6 +60,7 @@ class FarmTest(unittest.TestCase):
             self.assertIsNone(final["worker"] or None)
             r = farm.redis.client()
             self.assertEqual(r("XLEN", "tessera:queue:default:1"), 0)
+            r.close()
             st, body = farm.json("DELETE", "/v1/jobs/" + job["id"])
             self.assertEqual(st, 409, body)
 
