@@ -63,6 +63,11 @@ const char *ti_format_name(ti_format fmt);
 int ti_probe(const uint8_t *buf, size_t len, ti_format *fmt, int *width,
              int *height, int *has_alpha, char *err, size_t errlen);
 
+/* Cheap completeness check of the container after ti_probe (image_check.c):
+ * PNG chunks, CRCs and the inflated data size; the JPEG end marker; the WebP
+ * RIFF size. 0 when complete, -1 with the reason. */
+int ti_check_complete(const uint8_t *buf, size_t len, char *err, size_t errlen);
+
 /* Full decode to 8-bit RGB or RGBA (RGBA only when the source has alpha).
  * Refuses images with width*height > max_pixels (0 = TI_HARD_MAX_PIXELS)
  * before allocating.  On success *img owns its pixels (ti_image_free);

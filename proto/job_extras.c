@@ -122,6 +122,11 @@ int tjob_validate_extras(const json_t *body, const tjob_limits *lim, json_t *spe
                   lim->max_height, lim->max_pixels);
         return -1;
     }
+    /* only now, with the size known to be acceptable, read the whole container */
+    if (ti_check_complete(out->input, out->input_len, msg, sizeof msg)) {
+        tjob_fail(err, 422, "invalid_field", "image", "image is damaged or incomplete: %s", msg);
+        return -1;
+    }
 
     /* output size */
     long long sw, sh, ow, oh;

@@ -206,6 +206,36 @@ static void test_limits(void **st) {
     assert_string_equal(e.field, "image"); /* the 40-pixel-wide input itself is over the limit */
 }
 
+/* Every strict prefix of a PNG, and a PNG with a damaged byte anywhere in its
+ * data, is refused at submission; the whole file passes. */
+static void test_incomplete_images(void **st) {
+    (void)st;
+    ti_image img;
+    char err[256];
+    assert_int_equal(ti_image_alloc(&img, 33, 17, 4, err, sizeof err), 0);
+    for (size_t i = 0; i < (size_t)33 * 17 * 4; i++) img.pixels[i] = (uint8_t)(i * 131 + (i >> 7));
+    uint8_t *png;
+    size_t len;
+    assert_int_equal(ti_encode_png(&img, NULL, 0, 6, &png, &len, err, sizeof err), 0);
+    ti_image_free(&img);
+    assert_int_equal(ti_check_complete(png, len, err, sizeof err), 0);
+    for (size_t n = 0; n < len; n++) assert_int_equal(ti_check_complete(png, n, err, sizeof err), -1);
+    for (size_t i = 8; i < len; i++) {
+        png[i] ^= 0x10;
+        assert_int_equal(ti_check_complete(png, len, err, sizeof err), -1);
+        png[i] ^= 0x10;
+    }
+    /* through the validator: a cut-off upload names the image field */
+    char *b64;
+    size_t blen;
+    assert_int_equal(tb64_encode(png, len - 20, &b64, &blen, err, sizeof err), 0);
+    char body[16384];
+    snprintf(body, sizeof body, "{\"type\":\"extras\",\"image\":\"%s\"}", b64);
+    free(b64);
+    free(png);
+    expect_error(body, 422, "image");
+}
+
 static void test_ids(void **st) {
     (void)st;
     char a[TJOB_ID_LEN + 1], b[TJOB_ID_LEN + 1];
@@ -227,7 +257,7 @@ int main(void) {
         cmocka_unit_test(test_extras_defaults), cmocka_unit_test(test_extras_sizes),
         cmocka_unit_test(test_common_fields),   cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_refusals2),       cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_ids),
+        cmocka_unit_test(test_incomplete_images), cmocka_unit_test(test_ids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
