@@ -7,12 +7,19 @@ tesserad / tessera-worker binaries as processes, HTTP over loopback sockets.
         job = farm.submit({"type": "extras", ...})
         farm.wait(job["id"])
 
-Binaries come from $TESSERA_BUILD (default: <repo>/build).
+Binaries come from $TESSERA_BUILD (default: <repo>/build); redis-server from
+$REDIS_SERVER (default: redis-server on PATH). $TESSERA_DAEMON_WRAPPER is put
+before tesserad by Daemon, e.g. "valgrind --leak-check=full --error-exitcode=99".
+
+Also here for the tests that need less than a Farm: Redis (a RESP client),
+RedisServer, Daemon (one tesserad with its own flags), SSE (an event-stream
+reader), Proc, free_port, make_png / read_png.
 """
 import base64
 import http.client
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -25,6 +32,7 @@ import zlib
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("TESSERA_BUILD", os.path.join(REPO, "build"))
 TESSERAD = os.path.join(BUILD, "tesserad")
+LUA_DIR = os.path.join(REPO, "proto", "lua")
 WORKER = os.path.join(BUILD, "tessera-worker")
 CLI = os.path.join(BUILD, "tessera")
 
@@ -111,8 +119,17 @@ def read_png(data):
 
 
 # ---------------------------------------------------------------- redis
+class RedisError(RuntimeError):
+    """An error reply from Redis (or a reply the client cannot parse)."""
+
+
 class Redis:
-    """A minimal binary-safe RESP2 client over a unix socket."""
+    """A minimal binary-safe RESP2 client over a unix socket.
+
+    r("HGET", key, field) sends one command and returns its reply: str for a
+    status, int, bytes or None for a bulk string, a list for an array. An
+    error reply raises RedisError. Arguments: bytes as they are, anything else
+    as str(a) in UTF-8."""
 
     def __init__(self, path, timeout=10):
         self.path = path
@@ -132,13 +149,16 @@ class Redis:
         except OSError:
             pass
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
     def __call__(self, *args):
         out = [b"*%d\r\n" % len(args)]
         for a in args:
-            if isinstance(a, str):
-                a = a.encode()
-            elif isinstance(a, (int, float)):
-                a = str(a).encode()
+            a = a if isinstance(a, bytes) else str(a).encode()
             out.append(b"$%d\r\n%s\r\n" % (len(a), a))
         self.s.sendall(b"".join(out))
         return self._read()
@@ -151,7 +171,7 @@ class Redis:
         if t == b"+":
             return rest.decode()
         if t == b"-":
-            raise RuntimeError(rest.decode())
+            raise RedisError(rest.decode())
         if t == b":":
             return int(rest)
         if t == b"$":
@@ -163,17 +183,35 @@ class Redis:
         if t == b"*":
             n = int(rest)
             return None if n < 0 else [self._read() for _ in range(n)]
-        raise RuntimeError("bad RESP line %r" % line)
+        raise RedisError("bad RESP line %r" % line)
 
     def hgetall(self, key):
         r = self("HGETALL", key) or []
         return {r[i].decode(): r[i + 1].decode("utf-8", "replace") for i in range(0, len(r), 2)}
 
+    def now_ms(self):
+        """Redis's clock (TIME) in milliseconds."""
+        t = self("TIME")
+        return int(t[0]) * 1000 + int(t[1]) // 1000
+
+    def script(self, name, *argv):
+        """EVAL proto/lua/<name>.lua with common.lua prepended, as the build does; no keys."""
+        with open(os.path.join(LUA_DIR, "common.lua")) as f:
+            common = f.read()
+        with open(os.path.join(LUA_DIR, name + ".lua")) as f:
+            body = f.read()
+        return self("EVAL", common + "\n" + body, 0, *argv)
+
 
 class RedisServer:
-    def __init__(self, tmpdir):
+    """redis-server on a unix socket (default <tmpdir>/redis.sock), no persistence.
+
+    start() again after stop() or kill() restarts it on the same socket."""
+
+    def __init__(self, tmpdir, sock=None, args=()):
         self.dir = tmpdir
-        self.sock = os.path.join(tmpdir, "redis.sock")
+        self.sock = sock or os.path.join(tmpdir, "redis.sock")
+        self.args = list(args)
         self.proc = None
 
     @property
@@ -181,9 +219,10 @@ class RedisServer:
         return "unix://" + self.sock
 
     def start(self):
+        exe = os.environ.get("REDIS_SERVER") or "redis-server"
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", "0", "--unixsocket", self.sock, "--save", "", "--appendonly", "no",
-             "--dir", self.dir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [exe, "--port", "0", "--unixsocket", self.sock, "--save", "", "--appendonly", "no",
+             "--dir", self.dir] + self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 10
         while time.time() < deadline:
             try:
@@ -193,13 +232,30 @@ class RedisServer:
                 return self
             except OSError:
                 time.sleep(0.02)
+        self.stop()
         raise RuntimeError("redis-server did not start")
 
-    def stop(self):
+    def stop(self, graceful=False):
+        """SIGKILL it, or SIGTERM and wait up to 10 s when graceful."""
         if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+            if graceful:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    pass
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
         self.proc = None
+
+    def kill(self):
+        """SIGKILL it and remove its socket file: clients find nothing there until start()."""
+        self.stop()
+        try:
+            os.unlink(self.sock)
+        except FileNotFoundError:
+            pass
 
     def client(self):
         return Redis(self.sock)
@@ -221,7 +277,11 @@ class Proc:
         self.log = open(log_path, "ab")
         e = dict(os.environ)
         e.update(env or {})
-        self.p = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=e)
+        try:
+            self.p = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=e)
+        except BaseException:
+            self.log.close()
+            raise
 
     def alive(self):
         return self.p.poll() is None
@@ -250,6 +310,126 @@ class Proc:
     def output(self):
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
+
+
+# ---------------------------------------------------------------- HTTP
+def http_request(port, method, path, body=None, headers=None, timeout=30):
+    """One request to 127.0.0.1:port on its own connection: (status, headers
+    with lower-case names, body bytes). A dict or list body is sent as JSON."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        h = dict(headers or {})
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+            h.setdefault("Content-Type", "application/json")
+        c.request(method, path, body=body, headers=h)
+        r = c.getresponse()
+        data = r.read()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+    finally:
+        c.close()
+
+
+def json_body(status, data):
+    """The parsed JSON body of a response (None when empty); AssertionError when it is not JSON."""
+    try:
+        return json.loads(data) if data else None
+    except ValueError:
+        raise AssertionError("not JSON (%d): %r" % (status, data[:200]))
+
+
+def wait_http(port, proc=None, timeout=15):
+    """Wait until tesserad on port answers GET /healthz with 200; RuntimeError
+    (with its log) when proc, a Proc, exits first or the time runs out."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and not proc.alive():
+            raise RuntimeError("tesserad exited:\n" + proc.output())
+        try:
+            if http_request(port, "GET", "/healthz")[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError("tesserad did not answer /healthz" + (":\n" + proc.output() if proc else ""))
+
+
+class Daemon(Proc):
+    """One tesserad on a free loopback port against redis_url, with args after
+    --listen and --redis; logs to <tmp>/tesserad-<port>.log. Put under
+    $TESSERA_DAEMON_WRAPPER when set (e.g. valgrind). Unlike Farm.json,
+    json() returns (status, headers, body)."""
+
+    def __init__(self, redis_url, tmp, args=(), wait=True, timeout=30):
+        self.port = free_port()
+        wrapper = shlex.split(os.environ.get("TESSERA_DAEMON_WRAPPER", ""))
+        argv = wrapper + [TESSERAD, "--listen", "127.0.0.1:%d" % self.port, "--redis", redis_url] + list(args)
+        Proc.__init__(self, argv, os.path.join(tmp, "tesserad-%d.log" % self.port))
+        if wait:
+            try:
+                self.wait_http(timeout)
+            except BaseException:
+                self.kill()
+                raise
+
+    def wait_http(self, timeout=30):
+        wait_http(self.port, self, timeout)
+
+    def request(self, method, path, body=None, headers=None, timeout=10):
+        return http_request(self.port, method, path, body, headers, timeout)
+
+    def json(self, method, path, body=None, headers=None):
+        st, h, data = self.request(method, path, body, headers)
+        return st, h, json_body(st, data)
+
+    def stop(self, timeout=60):
+        """SIGTERM, then SIGKILL after timeout (valgrind is slow to exit); the exit status."""
+        return Proc.stop(self, timeout)
+
+
+class SSE:
+    """A GET of a Server-Sent Events stream from tesserad on port."""
+
+    def __init__(self, port, path, headers=None, timeout=10):
+        self.c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        self.r = None
+        try:
+            self.c.request("GET", path, headers=headers or {})
+            self.r = self.c.getresponse()
+        except BaseException:
+            self.c.close()
+            raise
+        self.status = self.r.status
+        self.headers = {k.lower(): v for k, v in self.r.getheaders()}
+
+    def events(self):
+        """Yield (id, event, data parsed as JSON) until the stream ends."""
+        ev = {}
+        while True:
+            line = self.r.readline()
+            if not line:
+                return
+            line = line.decode().rstrip("\n")
+            if line == "":
+                if "event" in ev:
+                    yield ev.get("id"), ev["event"], json.loads(ev.get("data", "null"))
+                ev = {}
+            elif line.startswith(":"):
+                continue
+            else:
+                k, _, v = line.partition(": ")
+                ev[k] = v
+
+    def close(self):
+        if self.r is not None:
+            self.r.close()
+        self.c.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 class Farm:
@@ -300,38 +480,14 @@ class Farm:
         return w
 
     def wait_http(self, timeout=15):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.daemon and not self.daemon.alive():
-                raise RuntimeError("tesserad exited:\n" + self.daemon.output())
-            try:
-                st, _, _ = self.request("GET", "/healthz")
-                if st == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("tesserad did not answer /healthz")
+        wait_http(self.port, self.daemon, timeout)
 
     def request(self, method, path, body=None, headers=None, timeout=30):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        h = dict(headers or {})
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body)
-            h.setdefault("Content-Type", "application/json")
-        c.request(method, path, body=body, headers=h)
-        r = c.getresponse()
-        data = r.read()
-        hdrs = {k.lower(): v for k, v in r.getheaders()}
-        c.close()
-        return r.status, hdrs, data
+        return http_request(self.port, method, path, body, headers, timeout)
 
     def json(self, method, path, body=None, headers=None):
         st, h, data = self.request(method, path, body, headers)
-        try:
-            return st, json.loads(data) if data else None
-        except ValueError:
-            raise AssertionError("not JSON (%d): %r" % (st, data[:200]))
+        return st, json_body(st, data)
 
     def submit(self, job, headers=None, expect=202):
         st, body = self.json("POST", "/v1/jobs", job, headers)

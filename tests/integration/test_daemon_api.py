@@ -11,35 +11,21 @@ Binaries come from $TESSERA_BUILD (default: <repo>/build); the whole module is
 skipped when build/tesserad is missing.
 """
 import base64
-import http.client
 import json
 import os
 import random
 import re
 import shutil
-import socket
-import struct
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
-import zlib
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.environ.get("TESSERA_BUILD", os.path.join(REPO, "build"))
-TESSERAD = os.path.join(BUILD, "tesserad")
-LUA_DIR = os.path.join(REPO, "proto", "lua")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import SSE, TESSERAD, Daemon, RedisServer, free_port, have_binaries, make_png  # noqa: E402
 
-
-def make_png(w=4, h=4):
-    def chunk(t, d):
-        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
-    raw = b"".join(b"\x00" + b"".join(bytes([(x * 40) % 256, (y * 60) % 256, 128]) for x in range(w)) for y in range(h))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
-
-
-PNG_B64 = base64.b64encode(make_png()).decode()
+PNG_B64 = base64.b64encode(make_png(4, 4)).decode()
 
 
 def job_body(**extra):
@@ -48,203 +34,10 @@ def job_body(**extra):
     return b
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-# ---------------------------------------------------------------- Redis
-class RedisError(Exception):
-    pass
-
-
-class Resp:
-    """A minimal RESP2 client over a unix socket."""
-
-    def __init__(self, path):
-        self.s = socket.socket(socket.AF_UNIX)
-        self.s.settimeout(10)
-        try:
-            self.s.connect(path)
-        except OSError:
-            self.s.close()
-            raise
-        self.f = self.s.makefile("rb")
-
-    def close(self):
-        self.f.close()
-        self.s.close()
-
-    def cmd(self, *args):
-        parts = [a if isinstance(a, bytes) else str(a).encode() for a in args]
-        out = b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
-        self.s.sendall(out)
-        return self._read()
-
-    def _read(self):
-        line = self.f.readline()
-        if not line:
-            raise ConnectionError("redis closed the connection")
-        t, rest = line[:1], line[1:-2]
-        if t == b"+":
-            return rest.decode()
-        if t == b"-":
-            raise RedisError(rest.decode())
-        if t == b":":
-            return int(rest)
-        if t == b"$":
-            n = int(rest)
-            if n < 0:
-                return None
-            return self.f.read(n + 2)[:-2]
-        if t == b"*":
-            n = int(rest)
-            return None if n < 0 else [self._read() for _ in range(n)]
-        raise RedisError("bad reply %r" % line)
-
-    def script(self, name, *argv):
-        with open(os.path.join(LUA_DIR, "common.lua")) as f:
-            common = f.read()
-        with open(os.path.join(LUA_DIR, name + ".lua")) as f:
-            body = f.read()
-        return self.cmd("EVAL", common + "\n" + body, 0, *argv)
-
-
-class RedisServer:
-    def __init__(self, tmp):
-        self.sock = os.path.join(tmp, "redis.sock")
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", "0", "--unixsocket", self.sock, "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                c = Resp(self.sock)
-                c.cmd("PING")
-                c.close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def kill(self):
-        if self.proc:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
-        try:
-            os.unlink(self.sock)
-        except FileNotFoundError:
-            pass
-
-    def client(self):
-        return Resp(self.sock)
-
-
-# ---------------------------------------------------------------- tesserad
-class Daemon:
-    def __init__(self, redis_sock, tmp, *flags, prefix="tessera:", wait=True):
-        self.port = free_port()
-        self.log_path = os.path.join(tmp, "tesserad-%d.log" % self.port)
-        self.log = open(self.log_path, "wb")
-        args = [TESSERAD, "--listen", "127.0.0.1:%d" % self.port, "--redis", "unix://" + redis_sock,
-                "--key-prefix", prefix, "--webhooks", "false", "--log-level", "debug"] + list(flags)
-        wrapper = os.environ.get("TESSERA_DAEMON_WRAPPER")  # e.g. "valgrind --leak-check=full"
-        if wrapper:
-            args = wrapper.split() + args
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
-        if wait:
-            self.wait_healthy()
-
-    def wait_healthy(self, timeout=30):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("tesserad exited: " + self.logs())
-            try:
-                st, _, _ = self.request("GET", "/healthz")
-                if st == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("tesserad did not answer /healthz: " + self.logs())
-
-    def logs(self):
-        self.log.flush()
-        with open(self.log_path, "rb") as f:
-            return f.read().decode(errors="replace")
-
-    def conn(self, timeout=10):
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-
-    def request(self, method, path, body=None, headers=None, timeout=10):
-        c = self.conn(timeout)
-        try:
-            if isinstance(body, (dict, list)):
-                body = json.dumps(body)
-            c.request(method, path, body=body, headers=headers or {})
-            r = c.getresponse()
-            data = r.read()
-            return r.status, {k.lower(): v for k, v in r.getheaders()}, data
-        finally:
-            c.close()
-
-    def json(self, method, path, body=None, headers=None):
-        st, h, data = self.request(method, path, body, headers)
-        try:
-            return st, h, json.loads(data) if data else None
-        except ValueError:
-            raise AssertionError("not JSON (%d): %r" % (st, data[:200]))
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        return self.proc.returncode
-
-
-class SSE:
-    """Reads Server-Sent Events frames from a raw socket (chunked decoding included)."""
-
-    def __init__(self, port, path, headers=None, timeout=10):
-        self.c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-        self.c.request("GET", path, headers=headers or {})
-        self.r = self.c.getresponse()
-        self.status = self.r.status
-        self.headers = {k.lower(): v for k, v in self.r.getheaders()}
-
-    def events(self):
-        """Yield (id, event, data) until the stream ends."""
-        ev = {}
-        while True:
-            line = self.r.readline()
-            if not line:
-                return
-            line = line.decode().rstrip("\n")
-            if line == "":
-                if "event" in ev:
-                    yield ev.get("id"), ev["event"], json.loads(ev.get("data", "null"))
-                ev = {}
-            elif line.startswith(":"):
-                continue
-            else:
-                k, _, v = line.partition(": ")
-                ev[k] = v
-
-    def close(self):
-        self.c.close()
+def daemon(redis, tmp, *flags, prefix="tessera:"):
+    """tesserad with its own key prefix, webhooks off, debug logging, and flags."""
+    return Daemon(redis.url, tmp, ["--key-prefix", prefix, "--webhooks", "false", "--log-level", "debug"]
+                  + list(flags))
 
 
 METRIC_LINE = re.compile(
@@ -252,22 +45,28 @@ METRIC_LINE = re.compile(
     r' (-?[0-9.eE+-]+|\+Inf|-Inf|NaN)$')
 
 
-@unittest.skipUnless(os.access(TESSERAD, os.X_OK), "tesserad not built (%s)" % TESSERAD)
+@unittest.skipUnless(have_binaries("tesserad"), "tesserad not built (%s)" % TESSERAD)
 class DaemonApiTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="tessera-daemon-")
         cls.redis = RedisServer(cls.tmp)
         cls.redis.start()
-        cls.d = Daemon(cls.redis.sock, cls.tmp, "--max-queue-depth", "0")
+        cls.d = daemon(cls.redis, cls.tmp, "--max-queue-depth", "0")
 
     @classmethod
     def tearDownClass(cls):
         rc = cls.d.stop()
-        cls.redis.kill()
+        cls.redis.stop()
         shutil.rmtree(cls.tmp, ignore_errors=True)
         if rc != 0:
             raise AssertionError("tesserad exited with %s" % rc)
+
+    def client(self):
+        """A Redis client, closed when the test ends."""
+        r = self.redis.client()
+        self.addCleanup(r.close)
+        return r
 
     def submit(self, d=None, body=None, headers=None):
         d = d or self.d
@@ -363,7 +162,7 @@ class DaemonApiTest(unittest.TestCase):
         self.assertEqual(self.d.request("GET", "/healthz")[0], 200)
 
     def test_body_too_large(self):
-        d = Daemon(self.redis.sock, self.tmp, "--max-body", "64K")
+        d = daemon(self.redis, self.tmp, "--max-body", "64K")
         try:
             st, e = self.err(d, "POST", "/v1/jobs", b"x" * (100 * 1024))
             self.assertEqual((st, e["code"]), (413, "body_too_large"))
@@ -374,7 +173,7 @@ class DaemonApiTest(unittest.TestCase):
     # ------------------------------------------------------------ listing
     def test_list_with_cursor(self):
         prefix = "list%d:" % random.randrange(1 << 30)
-        d = Daemon(self.redis.sock, self.tmp, prefix=prefix)
+        d = daemon(self.redis, self.tmp, prefix=prefix)
         try:
             ids = []
             for _ in range(7):
@@ -393,12 +192,11 @@ class DaemonApiTest(unittest.TestCase):
                     break
             self.assertEqual(seen, list(reversed(ids)))
             # expired hashes are skipped (and dropped from the index)
-            r = self.redis.client()
-            r.cmd("DEL", prefix + "job:" + ids[3])
+            r = self.client()
+            r("DEL", prefix + "job:" + ids[3])
             st, _, page = d.json("GET", "/v1/jobs?limit=100")
             self.assertNotIn(ids[3], [x["id"] for x in page["jobs"]])
-            self.assertIsNone(r.cmd("ZSCORE", prefix + "jobs", ids[3]))
-            r.close()
+            self.assertIsNone(r("ZSCORE", prefix + "jobs", ids[3]))
             st, _, page = d.json("GET", "/v1/jobs?state=queued&limit=2")
             self.assertEqual([x["id"] for x in page["jobs"]], [ids[6], ids[5]])
             for q, field in (("state=bogus", "state"), ("limit=0", "limit"), ("limit=101", "limit"),
@@ -411,31 +209,29 @@ class DaemonApiTest(unittest.TestCase):
     # ------------------------------------------------------------ cancel
     def test_cancel_queued(self):
         j, _ = self.submit()
-        r = self.redis.client()
-        stream, entry = r.cmd("HMGET", "tessera:job:" + j["id"], "stream", "entry")
-        self.assertEqual(len(r.cmd("XRANGE", stream, entry, entry)), 1)
+        r = self.client()
+        stream, entry = r("HMGET", "tessera:job:" + j["id"], "stream", "entry")
+        self.assertEqual(len(r("XRANGE", stream, entry, entry)), 1)
         st, _, c = self.d.json("DELETE", "/v1/jobs/" + j["id"])
         self.assertEqual((st, c["state"]), (200, "canceled"))
-        self.assertEqual(r.cmd("XRANGE", stream, entry, entry), [])
+        self.assertEqual(r("XRANGE", stream, entry, entry), [])
         st, _, g = self.d.json("GET", "/v1/jobs/" + j["id"])
         self.assertEqual(g["state"], "canceled")
         st, e = self.err(self.d, "DELETE", "/v1/jobs/" + j["id"])
         self.assertEqual((st, e["code"], e["state"]), (409, "already_finished", "canceled"))
         st, e = self.err(self.d, "DELETE", "/v1/jobs/0123456789abcdef01234567")
         self.assertEqual(st, 404)
-        r.close()
 
     def test_cancel_running(self):
         j, _ = self.submit()
-        r = self.redis.client()
+        r = self.client()
         self.claim(r, j["id"], "w-cancel")
         st, _, c = self.d.json("DELETE", "/v1/jobs/" + j["id"])
         self.assertEqual((st, c["state"], c["cancel_requested"]), (202, "running", True))
-        r.close()
 
     # ------------------------------------------------------------ worker-side helpers
     def claim(self, r, jid, worker, prefix="tessera:"):
-        stream, entry = r.cmd("HMGET", prefix + "job:" + jid, "stream", "entry")
+        stream, entry = r("HMGET", prefix + "job:" + jid, "stream", "entry")
         res = r.script("claim", prefix, jid, stream, entry, worker, 3600)
         self.assertEqual(res[0], b"run", res)
         return int(res[1])
@@ -444,16 +240,17 @@ class DaemonApiTest(unittest.TestCase):
         j, _ = self.submit()
         jid = j["id"]
         s = SSE(self.d.port, "/v1/jobs/%s/events" % jid)
+        self.addCleanup(s.close)
         self.assertEqual(s.status, 200)
         self.assertEqual(s.headers["content-type"], "text/event-stream")
         it = s.events()
         first = next(it)
         self.assertEqual((first[1], first[2]["state"]), ("state", "queued"))
-        r = self.redis.client()
+        r = self.client()
         attempt = self.claim(r, jid, "w1")
         self.assertEqual(r.script("progress", "tessera:", jid, "w1", "0.5", 5, 10, "half")[0], b"ok")
         png = make_png(8, 8)
-        r.cmd("SET", "tessera:job:%s:image:%d:0" % (jid, attempt), png)
+        r("SET", "tessera:job:%s:image:%d:0" % (jid, attempt), png)
         self.assertEqual(r.script("finish", "tessera:", jid, "w1", "succeeded", "", "", 1, attempt, 3600)[0], b"ok")
         rest = list(it)  # ends after the final state event
         kinds = [(e[1], e[2].get("state")) for e in rest]
@@ -463,6 +260,7 @@ class DaemonApiTest(unittest.TestCase):
         s.close()
         # resume after the running event: only what followed
         s = SSE(self.d.port, "/v1/jobs/%s/events" % jid, {"Last-Event-ID": rest[0][0]})
+        self.addCleanup(s.close)
         self.assertEqual([e[1] for e in s.events()], ["progress", "state"])
         s.close()
         st, _, g = self.d.json("GET", "/v1/jobs/" + jid)
@@ -480,27 +278,25 @@ class DaemonApiTest(unittest.TestCase):
         j2, _ = self.submit()
         st, e = self.err(self.d, "GET", "/v1/jobs/%s/images/0" % j2["id"])
         self.assertEqual((st, e["code"]), (409, "not_ready"))
-        r.close()
 
     def test_sse_client_disconnects(self):
         j, _ = self.submit()
         for _ in range(20):
-            s = SSE(self.d.port, "/v1/jobs/%s/events" % j["id"])
-            next(s.events())
-            s.close()
+            with SSE(self.d.port, "/v1/jobs/%s/events" % j["id"]) as s:
+                next(s.events())
         time.sleep(0.3)
         st, _, text = self.d.request("GET", "/metrics")
         m = re.search(rb"^tessera_sse_streams (\d+)$", text, re.M)
         self.assertEqual(int(m.group(1)), 0)
 
     def test_workers(self):
-        r = self.redis.client()
+        r = self.client()
         now = int(time.time() * 1000)
-        r.cmd("HSET", "tessera:worker:gpu-a", "name", "gpu-a", "device", "cuda:0", "pools", "default,big",
-              "budget", "24000", "job", "", "started_at", now - 5000, "heartbeat", now)
-        r.cmd("EXPIRE", "tessera:worker:gpu-a", 60)
-        r.cmd("ZADD", "tessera:workers", now, "gpu-a")
-        r.cmd("ZADD", "tessera:workers", now - 100000, "gone")
+        r("HSET", "tessera:worker:gpu-a", "name", "gpu-a", "device", "cuda:0", "pools", "default,big",
+          "budget", "24000", "job", "", "started_at", now - 5000, "heartbeat", now)
+        r("EXPIRE", "tessera:worker:gpu-a", 60)
+        r("ZADD", "tessera:workers", now, "gpu-a")
+        r("ZADD", "tessera:workers", now - 100000, "gone")
         st, _, w = self.d.json("GET", "/v1/workers")
         self.assertEqual(st, 200)
         names = [x["name"] for x in w["workers"]]
@@ -509,17 +305,15 @@ class DaemonApiTest(unittest.TestCase):
         a = [x for x in w["workers"] if x["name"] == "gpu-a"][0]
         self.assertEqual((a["device"], a["pools"], a["job"]), ("cuda:0", ["default", "big"], None))
         self.assertLess(a["heartbeat_age_seconds"], 60)
-        r.cmd("DEL", "tessera:worker:gpu-a")
-        r.cmd("ZREM", "tessera:workers", "gpu-a")
-        r.close()
+        r("DEL", "tessera:worker:gpu-a")
+        r("ZREM", "tessera:workers", "gpu-a")
 
     # ------------------------------------------------------------ metrics
     def test_metrics(self):
         j, _ = self.submit()
-        r = self.redis.client()
+        r = self.client()
         attempt = self.claim(r, j["id"], "wm")
         r.script("finish", "tessera:", j["id"], "wm", "failed", "boom", "it broke", 0, attempt, 3600)
-        r.close()
         self.d.request("GET", "/v1/jobs/" + j["id"])
         st, h, text = self.d.request("GET", "/metrics")
         self.assertEqual(st, 200)
@@ -544,7 +338,7 @@ class DaemonApiTest(unittest.TestCase):
 
     # ------------------------------------------------------------ auth
     def test_auth(self):
-        d = Daemon(self.redis.sock, self.tmp, "--api-keys", "alice:s3cret-a,bob:s3cret-b")
+        d = daemon(self.redis, self.tmp, "--api-keys", "alice:s3cret-a,bob:s3cret-b")
         try:
             st, h, _ = d.request("GET", "/v1/jobs")
             self.assertEqual(st, 401)
@@ -561,14 +355,14 @@ class DaemonApiTest(unittest.TestCase):
             self.assertEqual(d.stop(), 0)
         # no keys and a non-loopback address: refused at start
         p = subprocess.run([TESSERAD, "--listen", "0.0.0.0:%d" % free_port(), "--redis",
-                            "unix://" + self.redis.sock, "--webhooks", "false"],
+                            self.redis.url, "--webhooks", "false"],
                            capture_output=True, timeout=30)
         self.assertEqual(p.returncode, 2)
         self.assertIn(b"API keys", p.stderr)
 
     def test_queue_full(self):
         prefix = "full%d:" % random.randrange(1 << 30)
-        d = Daemon(self.redis.sock, self.tmp, "--max-queue-depth", "2", prefix=prefix)
+        d = daemon(self.redis, self.tmp, "--max-queue-depth", "2", prefix=prefix)
         try:
             self.submit(d)
             self.submit(d)
@@ -583,7 +377,7 @@ class DaemonApiTest(unittest.TestCase):
         tmp = tempfile.mkdtemp(prefix="tessera-outage-")
         rs = RedisServer(tmp)
         rs.start()
-        d = Daemon(rs.sock, tmp)
+        d = daemon(rs, tmp)
         try:
             self.assertEqual(d.request("GET", "/readyz")[0], 200)
             rs.kill()

@@ -5,12 +5,28 @@ Covers the worker half of the foundation issue: submit -> run -> fetch PNG,
 cancel of queued and running jobs, SIGKILL of a worker mid-job (the job
 finishes on another), SIGTERM release, lease give-up after max attempts,
 priorities, and the worker registry."""
+import hashlib
+import hmac
+import http.client
+import http.server
+import json
 import os
 import signal
+import threading
 import time
 import unittest
 
-from harness import Farm, extras_job, have_binaries, make_png, read_png
+from harness import SSE, TESSERAD, Farm, Proc, extras_job, free_port, have_binaries, make_png, read_png
+
+def get(port, path):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
 
 # A job that runs for a few seconds on this machine: 1024x1024 -> 8192x8192,
 # most of it in PNG encoding at the highest zlib level.
@@ -163,6 +179,88 @@ class FarmTest(unittest.TestCase):
                     break
                 time.sleep(0.1)
             self.assertEqual([w["name"] for w in body["workers"]], ["w0"])
+
+    def test_webhook_signed_and_retried(self):
+        received = []
+        answers = [500, 200]
+
+        class Receiver(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append((dict(self.headers), body))
+                self.send_response(answers[min(len(received), len(answers)) - 1])
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        url = "http://127.0.0.1:%d/hook" % srv.server_address[1]
+        try:
+            with Farm(workers=1, daemon_args=["--allow-private-webhooks", "true", "--webhook-base-backoff-ms", "200",
+                                              "--webhook-poll-ms", "50"]) as farm:
+                job = farm.submit(extras_job(make_png(16, 16), metadata={"user": "ann"},
+                                             webhook={"url": url, "secret": "topsecret", "events": ["succeeded"]}))
+                farm.wait(job["id"])
+                deadline = time.time() + 20
+                while len(received) < 2 and time.time() < deadline:
+                    time.sleep(0.05)
+                self.assertEqual(len(received), 2, received)
+                (h1, b1), (h2, b2) = received
+                self.assertEqual(b1, b2)  # the same body on the retry
+                self.assertEqual(h1["Tessera-Delivery"], h2["Tessera-Delivery"])
+                for h, b in received:
+                    t, v1 = [kv.split("=", 1)[1] for kv in h["Tessera-Signature"].split(",")]
+                    want = hmac.new(b"topsecret", t.encode() + b"." + b, hashlib.sha256).hexdigest()
+                    self.assertEqual(v1, want)
+                    self.assertLess(abs(int(t) - time.time()), 60)
+                doc = json.loads(b1)
+                self.assertEqual(doc["event"], "succeeded")
+                self.assertEqual(doc["job"]["id"], job["id"])
+                self.assertEqual(doc["job"]["state"], "succeeded")
+                self.assertEqual(doc["job"]["metadata"], {"user": "ann"})
+                self.assertEqual(doc["job"]["images"], ["/v1/jobs/%s/images/0" % job["id"]])
+                time.sleep(0.5)
+                self.assertEqual(len(received), 2)  # delivered once it got a 2xx
+                st, _, metrics = farm.request("GET", "/metrics")
+                self.assertIn('tessera_webhook_deliveries_total{outcome="delivered"} 1', metrics.decode())
+        finally:
+            srv.shutdown()
+            srv.server_close()
+
+    def test_two_daemons_share_the_farm(self):
+        with Farm(workers=0) as farm:
+            port_b = free_port()
+            b = Proc([TESSERAD, "--listen", "127.0.0.1:%d" % port_b, "--redis", farm.redis.url],
+                     os.path.join(farm.tmp, "tesserad-b.log"))
+            try:
+                deadline = time.time() + 10
+                while time.time() < deadline:
+                    try:
+                        if get(port_b, "/healthz")[0] == 200:
+                            break
+                    except OSError:
+                        time.sleep(0.05)
+                job = farm.submit(extras_job(make_png(300, 200), resize=3))
+                events = SSE(port_b, "/v1/jobs/%s/events" % job["id"], timeout=60)
+                self.assertEqual(events.status, 200)
+                farm.add_worker()
+                seen = [(e[1], (e[2] or {}).get("state")) for e in events.events()]
+                events.close()
+                self.assertEqual(seen[0], ("state", "queued"))
+                self.assertEqual(seen[1], ("state", "running"))
+                self.assertEqual(seen[-1], ("state", "succeeded"))
+                self.assertIn(("progress", None), seen)
+                # the other daemon serves the result and the listing
+                st, png = get(port_b, "/v1/jobs/%s/images/0" % job["id"])
+                self.assertEqual(st, 200)
+                w, h, _, _, _ = read_png(png)
+                self.assertEqual((w, h), (900, 600))
+                st, listing = get(port_b, "/v1/jobs?state=succeeded")
+                self.assertEqual([j["id"] for j in json.loads(listing)["jobs"]], [job["id"]])
+            finally:
+                b.stop()
 
 
 if __name__ == "__main__":

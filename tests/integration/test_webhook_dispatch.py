@@ -25,109 +25,28 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import unittest
 import uuid
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import REPO, RedisServer  # noqa: E402
+
 WRAPPER = shlex.split(os.environ.get("WEBHOOK_DRIVER_WRAPPER", ""))
 SLOW = 8 if WRAPPER else 1  # valgrind runs the driver ~10x slower
+REDIS_ARGS = ["--unixsocketperm", "700"]
 
 
 def find_driver():
     p = os.environ.get("WEBHOOK_DRIVER")
     if p:
         return p
-    found = sorted(glob.glob(os.path.join(ROOT, "build*", "tests", "unit", "webhook-driver")),
+    found = sorted(glob.glob(os.path.join(REPO, "build*", "tests", "unit", "webhook-driver")),
                    key=os.path.getmtime)
     return found[-1] if found else None
-
-
-# ---- a tiny RESP client over the unix socket --------------------------------------
-
-class Redis:
-    def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            self.sock.connect(path)
-        except OSError:
-            self.sock.close()
-            raise
-        self.buf = b""
-
-    def close(self):
-        self.sock.close()
-
-    def _line(self):
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("redis closed the connection")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def _exact(self, n):
-        while len(self.buf) < n + 2:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("redis closed the connection")
-            self.buf += chunk
-        data, self.buf = self.buf[:n], self.buf[n + 2:]
-        return data
-
-    def _reply(self):
-        line = self._line()
-        kind, rest = line[:1], line[1:]
-        if kind == b"+":
-            return rest.decode()
-        if kind == b"-":
-            raise RuntimeError(rest.decode())
-        if kind == b":":
-            return int(rest)
-        if kind == b"$":
-            n = int(rest)
-            return None if n < 0 else self._exact(n)
-        if kind == b"*":
-            n = int(rest)
-            return None if n < 0 else [self._reply() for _ in range(n)]
-        raise RuntimeError("bad reply %r" % line)
-
-    def __call__(self, *args):
-        out = [b"*%d\r\n" % len(args)]
-        for a in args:
-            a = a if isinstance(a, bytes) else str(a).encode()
-            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-        self.sock.sendall(b"".join(out))
-        return self._reply()
-
-    def hgetall(self, key):
-        r = self(b"HGETALL", key)
-        return {r[i].decode(): r[i + 1].decode() for i in range(0, len(r), 2)}
-
-    def now_ms(self):
-        t = self("TIME")
-        return int(t[0]) * 1000 + int(t[1]) // 1000
-
-
-def start_redis(tmp, sock):
-    exe = os.environ.get("REDIS_SERVER") or shutil.which("redis-server") or "/usr/bin/redis-server"
-    p = subprocess.Popen([exe, "--port", "0", "--unixsocket", sock, "--unixsocketperm", "700",
-                          "--save", "", "--appendonly", "no", "--dir", tmp],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        try:
-            r = Redis(sock)
-            r("PING")
-            r.close()
-            return p
-        except OSError:
-            time.sleep(0.05)
-    p.kill()
-    raise RuntimeError("redis-server did not start")
 
 
 # ---- the receiver -------------------------------------------------------------------
@@ -211,19 +130,18 @@ class WebhookDispatch(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="twh-")
-        cls.sock = os.path.join(cls.tmp, "redis.sock")
-        cls.redis_proc = start_redis(cls.tmp, cls.sock)
+        cls.redis = RedisServer(cls.tmp, args=REDIS_ARGS).start()
+        cls.sock = cls.redis.sock
         cls.recv = Receiver()
 
     @classmethod
     def tearDownClass(cls):
         cls.recv.stop()
-        cls.redis_proc.terminate()
-        cls.redis_proc.wait(10)
+        cls.redis.stop(graceful=True)
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def setUp(self):
-        self.r = Redis(self.sock)
+        self.r = self.redis.client()
         self.P = "t%s:" % uuid.uuid4().hex[:8]
         self.drivers = []
 
@@ -232,6 +150,8 @@ class WebhookDispatch(unittest.TestCase):
             if d.poll() is None:
                 d.kill()
                 d.wait()
+            d.stdout.close()
+            d.stderr.close()
         self.r.close()
 
     # helpers
@@ -458,9 +378,10 @@ class WebhookDispatch(unittest.TestCase):
         d = self.start(redis_sock=sock2)
         time.sleep(1.0 * SLOW)
         self.assertIsNone(d.poll(), "driver died while redis was down")
-        proc = start_redis(self.tmp, sock2)
+        rs = RedisServer(self.tmp, sock=sock2, args=REDIS_ARGS).start()
         try:
-            r2 = Redis(sock2)
+            r2 = rs.client()
+            self.addCleanup(r2.close)
             now = r2.now_ms()
             did = "late-1"
             r2("HSET", self.P + "webhook:" + did, "job", "late", "event", "succeeded",
@@ -470,17 +391,14 @@ class WebhookDispatch(unittest.TestCase):
                           timeout=15)
             # and redis going away again does not kill it either
             r2.close()
-            proc.terminate()
-            proc.wait(10)
+            rs.stop(graceful=True)
             time.sleep(0.5 * SLOW)
             self.assertIsNone(d.poll(), "driver died when redis went away")
             st, err = self.stop(d)
             self.assertGreater(st["redis_errors"], 0)
             self.assertEqual(st["delivered"], 1)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            rs.stop()
 
     def test_stop_while_sending_finishes_attempt(self):
         d = self.start()
