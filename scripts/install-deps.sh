@@ -9,7 +9,9 @@ PKGS=(
   libssl-dev libcurl4-openssl-dev
   libdnnl-dev libopenblas-dev
   libcmocka-dev
+  clang libclang-rt-14-dev
   redis-server python3 curl
+  python3-pip unzip
 )
 missing=()
 for p in "${PKGS[@]}"; do
@@ -17,13 +19,15 @@ for p in "${PKGS[@]}"; do
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PKGS[@]} packages present"
-  exit 0
-fi
+else
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
 # redis-server is started by our scripts on a private socket; the distribution's
 # service on port 6379 is not needed.
+# CLIP's BPE vocabulary for the tokenizer and its tests (a file, not a package).
+"$(dirname "$0")/fetch-clip-vocab.sh"
