@@ -31,8 +31,13 @@ redis.call('ZADD', P .. 'jobs', now, id)
 index_state(id, nil, 'queued', now)
 redis.call('SADD', P .. 'pools', pool)
 redis.call('HINCRBY', P .. 'stats', 'submitted|' .. jtype, 1)
-redis.call('RPUSH', P .. 'wake:' .. pool, id)
-redis.call('LTRIM', P .. 'wake:' .. pool, -1000, -1)
+if redis.call('RPUSH', P .. 'wake:' .. pool, id) > 1000 then
+  redis.call('LTRIM', P .. 'wake:' .. pool, -1000, -1)
+end
 if idem ~= '' then redis.call('SET', P .. 'idem:' .. idem, id, 'EX', tonumber(ARGV[12])) end
-emit(id, 'state', {state = 'queued'})
+-- The first event goes to the job's event stream only: nobody can be
+-- subscribed to a job that did not exist a moment ago, so no PUBLISH, and
+-- the payload is fixed text (this is the hot path of every submission).
+redis.call('XADD', k .. ':events', 'MAXLEN', '~', 1000, '*', 'event', 'state', 'data',
+  '{"state":"queued","job":"' .. id .. '","event":"state"}')
 return {'created', id}
