@@ -4,6 +4,8 @@
  *   tessera submit JOB.json [--wait] [--out DIR]
  *   tessera status ID | wait ID | fetch ID [--out DIR] | cancel ID | jobs | workers
  *   tessera sample OUT.png [--width W --height H]   (a test picture, made locally)
+ *   tessera eval text|unet|vae-decode|vae-encode ... | model info PATH
+ *                                   (local model runs, eval_cmd.c; tessera eval --help)
  *
  * It talks to tesserad over HTTP (libcurl) like any other client; --server and
  * --api_key (or TESSERA_SERVER / TESSERA_API_KEY, or the INI file) say where. */
@@ -52,7 +54,8 @@ static const tcfg_option options[] = {
 static const tcfg_spec spec = {
     "tessera",
     "client of a Tessera farm. Commands: sample OUT.png | extras IMAGE | submit JOB.json | status ID | wait ID | fetch ID | "
-    "cancel ID | jobs | workers",
+    "cancel ID | jobs | workers | eval text|unet|vae-decode|vae-encode (local; tessera eval --help) | "
+    "model info PATH [--json]",
     options, sizeof options / sizeof options[0]};
 
 typedef struct {
@@ -303,7 +306,13 @@ static int cmd_simple_get(const cli_settings *s, const char *path) {
     return rc;
 }
 
+int tcli_eval_main(int argc, char **argv);  /* eval_cmd.c */
+int tcli_model_main(int argc, char **argv); /* eval_cmd.c */
+
 int main(int argc, char **argv) {
+    /* local model commands: own option parsing (eval_cmd.c) */
+    if (argc > 1 && !strcmp(argv[1], "eval")) return tcli_eval_main(argc, argv);
+    if (argc > 1 && !strcmp(argv[1], "model")) return tcli_model_main(argc, argv);
     cli_settings s = {0};
     char err[1024], **rest = NULL;
     int nrest = 0;
