@@ -6,7 +6,14 @@ tests/golden/text/prompt_cases.json.
 
 Tokenizer reference: transformers' slow CLIPTokenizer as A1111 uses it
 (A1111 pins transformers 4.30.2; transformers 5 no longer has the slow class),
-with ftfy made unimportable so the BasicTokenizer path is taken. It needs only
+in both of its cleaning paths. With ftfy 6.1.1 (A1111's era; open_clip pulls it
+in, so this is what A1111 users get): tokenizer_cases_ftfy.json (corpus in
+make_text_golden_ftfy.py) and the chunks of prompt_cases.json. With ftfy made
+unimportable (BasicTokenizer path): tokenizer_cases.json -- written only when
+the `tokenizers` package is NOT installed (the venv it was made with, /tmp/tt-venv4,
+lacked it; with `tokenizers` installed, as in real installs, transformers 4.30.2
+also splits a literal "<|startoftext|>" off as 49406, which that file and
+TTOK_MODE_BASIC do not do). It needs only
 vocab.json/merges.txt, which this script builds from bpe_simple_vocab_16e6.txt.gz
 exactly as CLIPTokenizer's files relate to it (the vocabulary order of
 open_clip's SimpleTokenizer). A venv for it:
@@ -15,7 +22,14 @@ open_clip's SimpleTokenizer). A venv for it:
     /tmp/tt-venv4/bin/pip install --no-deps transformers==4.30.2
     /tmp/tt-venv4/bin/pip install regex numpy "huggingface_hub<0.20" pyyaml requests tqdm \
         packaging filelock safetensors lark
+    /tmp/tt-venv4/bin/pip install ftfy==6.1.1 --no-deps; pip install wcwidth
     /tmp/tt-venv4/bin/python tests/golden/make_text_golden.py [path/to/bpe_simple_vocab_16e6.txt.gz]
+
+and for the ftfy cases (transformers' normal dependencies, `tokenizers` included):
+
+    python3 -m venv /tmp/tt-venv-ftfy
+    /tmp/tt-venv-ftfy/bin/pip install transformers==4.30.2 ftfy==6.1.1 regex lark "huggingface_hub<0.20"
+    /tmp/tt-venv-ftfy/bin/python tests/golden/make_text_golden.py [path/to/bpe_simple_vocab_16e6.txt.gz]
 
 Prompt-language reference: a small Python re-implementation written FROM THE
 SPEC in shared/reference/a1111-compat.md section 3 (not from A1111's code):
@@ -34,9 +48,10 @@ import re
 import sys
 import tempfile
 
-sys.modules["ftfy"] = None  # force transformers' no-ftfy path
-
+import ftfy  # noqa: E402  (6.1.1; hidden below while the no-ftfy tokenizer is built)
 import lark  # noqa: E402
+from transformers.utils import is_tokenizers_available  # noqa: E402
+from make_text_golden_ftfy import FTFY_HAND, ftfy_prompts  # noqa: E402
 from transformers import CLIPTokenizer  # noqa: E402
 from transformers.utils import logging as tlog  # noqa: E402
 
@@ -353,8 +368,13 @@ def main():
                                            "bpe_simple_vocab_16e6.txt.gz"))
     d = tempfile.mkdtemp()
     build_tokenizer_dir(gz, d)
+    sys.modules["ftfy"] = None  # force transformers' no-ftfy path
     tok = CLIPTokenizer.from_pretrained(d)
     assert tok.fix_text is None
+    sys.modules["ftfy"] = ftfy
+    assert ftfy.__version__ == "6.1.1", ftfy.__version__
+    ftok = CLIPTokenizer.from_pretrained(d)
+    assert ftok.fix_text is ftfy.fix_text
 
     # spec examples, checked by hand
     assert schedules("a [b:3]", 10) == [[3, "a "], [10, "a b"]]
@@ -369,7 +389,22 @@ def main():
         s = b.decode("utf-8", "replace")
         tcases.append({"hex": b.hex(), "ids": tok(s, truncation=False, add_special_tokens=False)["input_ids"]})
     os.makedirs(OUT, exist_ok=True)
-    with open(os.path.join(OUT, "tokenizer_cases.json"), "w") as f:
+    fcases = []
+    for b in [s.encode("utf-8") for s in HAND + FTFY_HAND] + ftfy_prompts(13, 600) + random_prompts(7, 400):
+        s = b.decode("utf-8", "replace")
+        fcases.append({"hex": b.hex(), "fixed": ftfy.fix_text(s).encode("utf-8", "surrogatepass").hex(),
+                       "ids": ftok(s, truncation=False, add_special_tokens=False)["input_ids"]})
+    with open(os.path.join(OUT, "tokenizer_cases_ftfy.json"), "w") as f:
+        json.dump({"generator": "tests/golden/make_text_golden.py (transformers 4.30.2 slow CLIPTokenizer, "
+                                "ftfy 6.1.1, tokenizers installed; 'fixed' = ftfy.fix_text of the text)",
+                   "cases": fcases}, f, separators=(",", ":"))
+        f.write("\n")
+    if is_tokenizers_available():
+        print("`tokenizers` is installed: tokenizer_cases.json left as it is (see the docstring)")
+        tcases_out = None
+    else:
+        tcases_out = os.path.join(OUT, "tokenizer_cases.json")
+    with open(tcases_out or os.devnull, "w") as f:
         json.dump({"generator": "tests/golden/make_text_golden.py (transformers 4.30.2 slow CLIPTokenizer, no ftfy)",
                    "cases": tcases}, f, separators=(",", ":"))
         f.write("\n")
@@ -400,16 +435,16 @@ def main():
         rest, nets = extra_networks(p)
         c["extra"] = {"prompt": rest, "tags": nets}
         if c["attention"] is not None:
-            ch, cnt = chunks(tok, c["attention"])
+            ch, cnt = chunks(ftok, c["attention"])  # the default (ftfy) tokenizer
             c["chunks"] = {"token_count": cnt, "chunks": ch}
-            ch2, _ = chunks(tok, c["attention"], pad_id=0, backtrack=0)
+            ch2, _ = chunks(ftok, c["attention"], pad_id=0, backtrack=0)
             c["chunks_sd2_nobacktrack"] = ch2
         pcases.append(c)
     with open(os.path.join(OUT, "prompt_cases.json"), "w") as f:
         json.dump({"generator": "tests/golden/make_text_golden.py (spec re-implementation + lark grammar)",
                    "cases": pcases}, f, separators=(",", ":"), ensure_ascii=True)
         f.write("\n")
-    print(f"{len(tcases)} tokenizer cases, {len(pcases)} prompt cases")
+    print(f"{len(tcases)} tokenizer cases, {len(fcases)} ftfy tokenizer cases, {len(pcases)} prompt cases")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #include "clip_tokenizer.h"
+#include "text_norm.h"
+#include "unicode_tables.h"
 
 static ttok_tokenizer *g_tok;
 
@@ -59,14 +61,18 @@ static size_t unhex(const char *h, char *out) {
     return n;
 }
 
-static json_t *load_cases(void) {
+static json_t *load_cases_file(const char *name) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/text/%s", TESSERA_GOLDEN_DIR, name);
     json_error_t je;
-    json_t *root = json_load_file(TESSERA_GOLDEN_DIR "/text/tokenizer_cases.json", 0, &je);
-    if (!root) fail_msg("tokenizer_cases.json: %s", je.text);
+    json_t *root = json_load_file(path, 0, &je);
+    if (!root) fail_msg("%s: %s", name, je.text);
     return root;
 }
 
-static int check_all(const ttok_tokenizer *tok, json_t *cases, int verbose) {
+static json_t *load_cases(void) { return load_cases_file("tokenizer_cases.json"); }
+
+static int check_all_mode(const ttok_tokenizer *tok, ttok_mode mode, json_t *cases, int verbose) {
     size_t i, bad = 0;
     json_t *c;
     int ids[8192];
@@ -76,7 +82,7 @@ static int check_all(const ttok_tokenizer *tok, json_t *cases, int verbose) {
         json_t *want = json_object_get(c, "ids");
         size_t len = unhex(hex, buf), n;
         char err[128];
-        assert_int_equal(ttok_encode(tok, buf, len, ids, 8192, &n, err, sizeof err), 0);
+        assert_int_equal(ttok_encode_mode(tok, mode, buf, len, ids, 8192, &n, err, sizeof err), 0);
         int ok = n == json_array_size(want);
         for (size_t k = 0; ok && k < n; k++) ok = ids[k] == json_integer_value(json_array_get(want, k));
         if (!ok) {
@@ -94,6 +100,10 @@ static int check_all(const ttok_tokenizer *tok, json_t *cases, int verbose) {
     return (int)bad;
 }
 
+static int check_all(const ttok_tokenizer *tok, json_t *cases, int verbose) {
+    return check_all_mode(tok, TTOK_MODE_BASIC, cases, verbose);
+}
+
 static void test_golden_ids(void **state) {
     json_t *root = load_cases();
     json_t *cases = json_object_get(root, "cases");
@@ -101,6 +111,59 @@ static void test_golden_ids(void **state) {
     int bad = check_all(g_tok, cases, 1);
     json_decref(root);
     assert_int_equal(bad, 0);
+}
+
+/* ftfy mode (the default): ftfy.fix_text against the recorded "fixed" text,
+ * then the ids of the whole pipeline. */
+static void test_golden_ftfy(void **state) {
+    json_t *root = load_cases_file("tokenizer_cases_ftfy.json");
+    json_t *cases = json_object_get(root, "cases"), *c;
+    assert_true(json_array_size(cases) >= 1000);
+    assert_int_equal(ttok_get_mode(g_tok), TTOK_MODE_FTFY);
+    static char buf[65536], want[65536];
+    static uint32_t cp[65536], wcp[65536];
+    size_t i, badfix = 0;
+    json_array_foreach(cases, i, c) {
+        size_t len = unhex(json_string_value(json_object_get(c, "hex")), buf);
+        size_t wl = unhex(json_string_value(json_object_get(c, "fixed")), want);
+        size_t n = ut_utf8_decode(buf, len, cp), wn = ut_utf8_decode(want, wl, wcp), fn = 0;
+        uint32_t *fx = tn_ftfy_fix_text(cp, n, &fn);
+        assert_non_null(fx);
+        if (fn != wn || memcmp(fx, wcp, fn * sizeof *fx) != 0) {
+            if (badfix < 5) {
+                fprintf(stderr, "fix_text case %zu (%s):\n  got ", i, json_string_value(json_object_get(c, "hex")));
+                for (size_t k = 0; k < fn && k < 40; k++) fprintf(stderr, " %X", fx[k]);
+                fprintf(stderr, "\n  want");
+                for (size_t k = 0; k < wn && k < 40; k++) fprintf(stderr, " %X", wcp[k]);
+                fprintf(stderr, "\n");
+            }
+            badfix++;
+        }
+        free(fx);
+    }
+    int bad = check_all_mode(g_tok, TTOK_MODE_FTFY, cases, 1);
+    json_decref(root);
+    assert_int_equal(badfix, 0);
+    assert_int_equal(bad, 0);
+}
+
+static void test_modes(void **state) {
+    int ids[32];
+    size_t n;
+    /* ftfy path keeps accents and punctuation runs; BASIC strips / splits them */
+    const char *s = "caf\xc3\xa9 &amp; \xe2\x80\x9chi\xe2\x80\x9d!!";
+    assert_int_equal(ttok_encode(g_tok, s, strlen(s), ids, 32, &n, NULL, 0), 0);
+    char out[128];
+    ttok_decode(g_tok, ids, n, out, sizeof out);
+    assert_string_equal(out, "caf\xc3\xa9 & \" hi \"!!");
+    ttok_tokenizer *t = g_tok;
+    assert_int_equal(ttok_set_mode(t, TTOK_MODE_BASIC), 0);
+    assert_int_equal(ttok_get_mode(t), TTOK_MODE_BASIC);
+    assert_int_equal(ttok_encode(g_tok, s, strlen(s), ids, 32, &n, NULL, 0), 0);
+    ttok_decode(g_tok, ids, n, out, sizeof out);
+    assert_string_equal(out, "cafe & amp ; \xe2\x80\x9c hi \xe2\x80\x9d ! !");
+    assert_int_equal(ttok_set_mode(t, (ttok_mode)7), -1);
+    assert_int_equal(ttok_set_mode(t, TTOK_MODE_FTFY), 0);
 }
 
 static void test_basics(void **state) {
@@ -222,6 +285,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_basics),
         cmocka_unit_test(test_golden_ids),
+        cmocka_unit_test(test_golden_ftfy),
+        cmocka_unit_test(test_modes),
         cmocka_unit_test(test_json_folder),
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_random_bytes),

@@ -11,6 +11,7 @@
  * merges become candidates, exactly like the reference's full pass.
  */
 #include "clip_tokenizer.h"
+#include "text_norm.h"
 #include "unicode_tables.h"
 
 #include <jansson.h>
@@ -43,6 +44,7 @@ struct ttok_tokenizer {
     size_t mhcap;
     uint32_t byte_sym[256], byte_sym_w[256];
     int bos, eos, unk;
+    ttok_mode mode;
 };
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...) {
@@ -254,6 +256,7 @@ static int parse_merges(ttok_tokenizer *t, const char *text, size_t len, char *e
 static ttok_tokenizer *tok_new(char *err, size_t errlen) {
     ttok_tokenizer *t = calloc(1, sizeof *t);
     if (!t) { seterr(err, errlen, "out of memory"); return NULL; }
+    t->mode = TTOK_MODE_FTFY;
     if (init_bytes(t, err, errlen) < 0) { ttok_free(t); return NULL; }
     return t;
 }
@@ -660,24 +663,125 @@ done:
     free(cp); free(low); free(nfd); free(buf);
 }
 
+
+static int ci_eq(uint32_t c, char a) {
+    /* regex module IGNORECASE on lower-cased text: only U+017F also matches 's' */
+    return c == (uint32_t)a || (a == 's' && c == 0x17F);
+}
+
+static size_t lit_ci(const uint32_t *w, size_t n, size_t i, const char *lit) {
+    size_t l = strlen(lit);
+    if (i + l > n) return 0;
+    for (size_t k = 0; k < l; k++)
+        if (!ci_eq(w[i + k], lit[k])) return 0;
+    return l;
+}
+
+/* The full CLIP pattern (regex module, IGNORECASE) over cleaned text:
+ * <\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+
+ * A piece spelling a special token exactly is that token (the reference's
+ * bpe() cache); a case-folded look-alike (U+017F) is BPE'd as text. */
+static void pretokenize_full(enc_state *st, const uint32_t *w, size_t n, char **buf, size_t *bcap) {
+    static const char *const contr[] = {"'s", "'t", "'re", "'ve", "'m", "'ll", "'d", NULL};
+    size_t i = 0;
+    while (i < n && !st->oom) {
+        size_t l = 0;
+        if (w[i] == '<') {
+            if ((l = lit_ci(w, n, i, SOT)) || (l = lit_ci(w, n, i, EOT))) {
+                int exact = 1;
+                for (size_t k = 0; k < l; k++) if (w[i + k] >= 0x80) exact = 0;
+                if (exact) {
+                    int id = vocab_id_of(st->t, l == strlen(SOT) ? SOT : EOT);
+                    emit(st, id >= 0 ? id : st->t->unk);
+                } else {
+                    piece(st, w, i, i + l, buf, bcap);
+                }
+                i += l;
+                continue;
+            }
+        } else if (w[i] == '\'') {
+            for (int k = 0; contr[k] && !l; k++) l = lit_ci(w, n, i, contr[k]);
+            if (l) { piece(st, w, i, i + l, buf, bcap); i += l; continue; }
+        }
+        int c = rx_class(w[i]);
+        if (c == CL_NONE) { i++; continue; }
+        size_t j = i + 1;
+        if (c != CL_N)
+            while (j < n && rx_class(w[j]) == c) j++;
+        piece(st, w, i, j, buf, bcap);
+        i = j;
+    }
+}
+
+/* The ftfy path: whitespace_clean(ftfy.fix_text(text)).lower(), then the
+ * CLIP pattern and BPE. */
+static void encode_segment_ftfy(enc_state *st, const char *s, size_t len) {
+    uint32_t *cp = NULL, *fx = NULL, *low = NULL;
+    char *buf = NULL;
+    size_t bcap = 0, n, fn = 0;
+    cp = malloc((len + 1) * sizeof *cp);
+    if (!cp) goto oom;
+    n = ut_utf8_decode(s, len, cp);
+    fx = tn_ftfy_fix_text(cp, n, &fn);
+    if (!fx) goto oom;
+    /* whitespace_clean: re.sub(r"\s+", " ", text).strip() */
+    size_t m = 0;
+    for (size_t i = 0; i < fn; i++) {
+        if (UT_IN(ut_py_space, fx[i])) {
+            if (m > 0 && fx[m - 1] != ' ') fx[m++] = ' ';
+        } else {
+            fx[m++] = fx[i];
+        }
+    }
+    if (m > 0 && fx[m - 1] == ' ') m--;
+    low = malloc((3 * m + 1) * sizeof *low);
+    if (!low) goto oom;
+    size_t ll = py_lower(fx, m, low);
+    pretokenize_full(st, low, ll, &buf, &bcap);
+    goto done;
+oom:
+    st->oom = 1;
+done:
+    free(cp); free(fx); free(low); free(buf);
+}
+
 int ttok_encode(const ttok_tokenizer *t, const char *utf8, size_t len, int *ids, size_t cap,
                 size_t *n, char *err, size_t errlen) {
+    return ttok_encode_mode(t, t->mode, utf8, len, ids, cap, n, err, errlen);
+}
+
+int ttok_set_mode(ttok_tokenizer *t, ttok_mode mode) {
+    if (mode != TTOK_MODE_FTFY && mode != TTOK_MODE_BASIC) return -1;
+    t->mode = mode;
+    return 0;
+}
+
+ttok_mode ttok_get_mode(const ttok_tokenizer *t) { return t->mode; }
+
+int ttok_encode_mode(const ttok_tokenizer *t, ttok_mode mode, const char *utf8, size_t len, int *ids, size_t cap,
+                     size_t *n, char *err, size_t errlen) {
     enc_state st = {.t = t, .ids = ids, .cap = ids ? cap : 0};
+    void (*encseg)(enc_state *, const char *, size_t) = mode == TTOK_MODE_BASIC ? encode_segment : encode_segment_ftfy;
     if (!utf8) len = 0;
-    /* Added-token split: of the special tokens only "<|endoftext|>" is in
-     * the reference's no-split list (transformers 4.30 from_pretrained). */
-    const size_t leot = strlen(EOT);
+    /* Added-token split. BASIC: only "<|endoftext|>" is in the no-split list
+     * (transformers 4.30 from_pretrained without the `tokenizers` package,
+     * as tokenizer_cases.json was made). FTFY: both specials (transformers
+     * with its normal dependencies, `tokenizers` included). */
+    const size_t leot = strlen(EOT), lsot = strlen(SOT);
     size_t i = 0, seg = 0;
     while (i < len && !st.oom) {
         const char *lt = memchr(utf8 + i, '<', len - i);
         if (!lt) break;
-        size_t p = (size_t)(lt - utf8);
-        if (len - p < leot || memcmp(lt, EOT, leot) != 0) { i = p + 1; continue; }
-        if (p > seg) encode_segment(&st, utf8 + seg, p - seg);
-        emit(&st, t->eos >= 0 ? t->eos : t->unk);
-        i = seg = p + leot;
+        size_t p = (size_t)(lt - utf8), l = 0;
+        int id = -1;
+        if (len - p >= leot && memcmp(lt, EOT, leot) == 0) { l = leot; id = t->eos; }
+        else if (mode != TTOK_MODE_BASIC && len - p >= lsot && memcmp(lt, SOT, lsot) == 0) { l = lsot; id = t->bos; }
+        if (!l) { i = p + 1; continue; }
+        if (p > seg) encseg(&st, utf8 + seg, p - seg);
+        emit(&st, id >= 0 ? id : t->unk);
+        i = seg = p + l;
     }
-    if (len > seg && !st.oom) encode_segment(&st, utf8 + seg, len - seg);
+    if (len > seg && !st.oom) encseg(&st, utf8 + seg, len - seg);
     free(st.sym); free(st.prev); free(st.next); free(st.heap); free(st.pend);
     *n = st.n;
     if (st.oom) { seterr(err, errlen, "out of memory"); return -1; }

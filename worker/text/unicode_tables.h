@@ -65,5 +65,7 @@ int ut_utf8_encode(uint32_t cp, char out[4]);
  * room for 4*n code points (decompositions expand at most 4x). Returns the
  * output length. */
 size_t ut_nfd(const uint32_t *in, size_t n, uint32_t *out);
+/* Canonical combining class of a code point. */
+int ut_ccc_of(uint32_t cp);
 
 #endif

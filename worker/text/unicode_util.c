@@ -131,6 +131,8 @@ static int ccc_of(uint32_t cp) {
     return 0;
 }
 
+int ut_ccc_of(uint32_t cp) { return ccc_of(cp); }
+
 static int decomp_of(uint32_t cp, const uint32_t **seq) {
     if (cp < 0xC0) return 0;
     size_t lo = 0, hi = ut_decomp_n;
