@@ -53,7 +53,7 @@ static void resblock(te_backend *be, double peak) {
     te_tensor h2 = bu_tensor(be, 4, BU_SHAPE(1, 64, 64, 320)), y = bu_tensor(be, 4, BU_SHAPE(1, 64, 64, 320));
     te_tensor w1 = bu_tensor(be, 4, BU_SHAPE(320, 320, 3, 3)), w2 = bu_tensor(be, 4, BU_SHAPE(320, 320, 3, 3));
     te_tensor b = bu_tensor(be, 1, BU_SHAPE(320)), g = bu_tensor(be, 1, BU_SHAPE(320));
-    te_conv2d_params p = { 1, 1, 1, 1 };
+    te_conv2d_params p = { .stride_h = 1, .stride_w = 1, .pad_h = 1, .pad_w = 1 };
     double best = 1e30, tgn = 1e30;
     for (int r = 0; r < 25; r++) {
         double t = bu_now();
@@ -96,7 +96,7 @@ int main(int argc, char **argv) {
         te_tensor w = bu_tensor(be, 4, BU_SHAPE(sh->K, sh->C, sh->ks, sh->ks));
         te_tensor b = bu_tensor(be, 1, BU_SHAPE(sh->K));
         te_tensor y = bu_tensor(be, 4, BU_SHAPE(1, sh->H, sh->H, sh->K));
-        te_conv2d_params p = { 1, 1, sh->ks / 2, sh->ks / 2 };
+        te_conv2d_params p = { .stride_h = 1, .stride_w = 1, .pad_h = sh->ks / 2, .pad_w = sh->ks / 2 };
         double fl = 2.0 * sh->K * sh->C * sh->ks * sh->ks * sh->H * sh->H;
         int reps = fl > 3e10 ? 3 : fl > 3e9 ? 5 : 20;
         if (te_conv2d(&y, &x, &w, &b, NULL, &p) != TE_OK) { printf("conv failed: %s\n", te_backend_error(be)); return 1; }

@@ -93,7 +93,7 @@ static inline double bu_best(void (*fn)(void *), void *arg, int min_reps, double
 }
 
 static inline te_backend *bu_backend_conv(int threads, te_conv_algo conv) {
-    te_cpu_options o = { threads, -1, conv };
+    te_cpu_options o = { .n_threads = threads, .isa = -1, .conv = conv };
     te_backend *be;
     char err[256];
     if (te_cpu_backend_create(&o, &be, err, sizeof err) != TE_OK) { fprintf(stderr, "backend: %s\n", err); exit(1); }

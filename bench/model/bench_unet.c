@@ -8,7 +8,8 @@
  * t = 500. Prints the load time, per size the first (cold: oneDNN primitive
  * creation, weight reorders) and best of the following runs, GFLOP/s (2 x
  * multiply-adds of convs, linears and attention products) against the FMA
- * ceiling measured before and after, the arena peak and the process max RSS. */
+ * ceiling measured before and after, the arena peak and the process max RSS.
+ * TE_WEIGHTS=bf16: bf16 conv/linear weights and compute (f32 accumulation). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,9 +51,10 @@ int main(int argc, char **argv) {
         nfile += !strncmp(tst_at(tck_file(m, TCK_UNET), i)->name, "model.diffusion_model.", 22) ||
                  !tck_is_single_file(m);
     printf("model %s (%d of the %zu UNet tensors loaded)\n  %d levels x %d layers, channels %d..%d, context %d, heads %d, load %.2f s, weights %.0f MiB "
-           "(f32), %d threads, conv %s\n",
+           "(%s), %d threads, conv %s\n",
            path, tmu_tensor_count(u), nfile, c->layout.levels, c->layout.layers_per_block, c->channels[0], c->channels[c->layout.levels - 1],
-           c->context_dim, c->heads[0], bu_now() - t0, tmu_weight_bytes(u) / 1048576.0, threads,
+           c->context_dim, c->heads[0], bu_now() - t0, tmu_weight_bytes(u) / 1048576.0,
+           be->matrix_dtype == TE_BF16 ? "conv/linear bf16 (TE_WEIGHTS=bf16)" : "f32", threads,
            winograd ? "winograd" : "direct");
     te_arena *a;
     if (te_arena_create(be, 0, 0, &a) != TE_OK) return 1;

@@ -12,7 +12,7 @@
 static te_status model(te_arena *a, te_tensor *x, te_tensor *w1, te_tensor *w2, te_tensor *out, size_t *offs) {
     te_status s;
     te_tensor h1, h2, y;
-    te_conv2d_params p = { 1, 1, 1, 1 };
+    te_conv2d_params p = { .stride_h = 1, .stride_w = 1, .pad_h = 1, .pad_w = 1 };
     if ((s = te_arena_tensor(a, &h1, TE_F32, 4, TT_SHAPE(1, 16, 16, 32))) != TE_OK) return s;
     if ((s = te_conv2d(&h1, x, w1, NULL, NULL, &p)) != TE_OK) return s;
     if ((s = te_arena_tensor(a, &h2, TE_F32, 4, TT_SHAPE(1, 16, 16, 32))) != TE_OK) return s;
@@ -90,7 +90,7 @@ int main(void) {
     /* shape errors are caught in plan mode too */
     te_tensor bad;
     te_arena_tensor(a, &bad, TE_F32, 4, TT_SHAPE(1, 16, 16, 31));
-    te_conv2d_params p = { 1, 1, 1, 1 };
+    te_conv2d_params p = { .stride_h = 1, .stride_w = 1, .pad_h = 1, .pad_w = 1 };
     TT_CHECK(te_conv2d(&bad, &x, &w1, NULL, NULL, &p) == TE_ERR_ARG, "shape error not caught while planning");
     te_arena_destroy(a);
 

@@ -4,6 +4,27 @@
 #define TEST_REFS_H
 #include "te_test.h"
 
+/* conv with padding pt (top) / pl (left); bottom/right padding only shows in Ho/Wo */
+static inline void ref_conv2d_pads(double *y, const float *x, const float *w, const float *b, const float *res, int N,
+                                   int H, int W, int C, int K, int kh, int kw, int sh, int sw, int pt, int pl, int Ho,
+                                   int Wo) {
+    for (int n = 0; n < N; n++)
+        for (int oy = 0; oy < Ho; oy++)
+            for (int ox = 0; ox < Wo; ox++)
+                for (int k = 0; k < K; k++) {
+                    double s = b ? b[k] : 0;
+                    for (int c = 0; c < C; c++)
+                        for (int dy = 0; dy < kh; dy++)
+                            for (int dx = 0; dx < kw; dx++) {
+                                int iy = oy * sh - pt + dy, ix = ox * sw - pl + dx;
+                                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                                s += (double)x[((n * H + iy) * W + ix) * C + c] * w[((k * C + c) * kh + dy) * kw + dx];
+                            }
+                    int64_t o = (((int64_t)n * Ho + oy) * Wo + ox) * K + k;
+                    y[o] = s + (res ? res[o] : 0);
+                }
+}
+
 static inline void ref_conv2d(double *y, const float *x, const float *w, const float *b, const float *res, int N, int H,
                        int W, int C, int K, int kh, int kw, int stride, int pad, int Ho, int Wo) {
     for (int n = 0; n < N; n++)

@@ -22,7 +22,22 @@ typedef struct te_backend te_backend;
 typedef struct te_conv2d_params {
     int stride_h, stride_w;
     int pad_h, pad_w;            /* symmetric zero padding */
+    /* Asymmetric zero padding (e.g. the VAE downsample's F.pad (0,1,0,1) then
+     * a stride-2 conv: {2, 2, 0, 0, .pad_bottom = 1, .pad_right = 1}). When
+     * any of these four is non-zero they replace pad_h/pad_w (which must then
+     * be 0); all zero = the symmetric pad_h/pad_w above. */
+    int pad_top, pad_bottom, pad_left, pad_right;
 } te_conv2d_params;
+
+/* The four paddings a conv2d_params stands for (see above). */
+static inline void te_conv2d_pads(const te_conv2d_params *p, int *top, int *bottom, int *left, int *right) {
+    if (p->pad_top | p->pad_bottom | p->pad_left | p->pad_right) {
+        *top = p->pad_top, *bottom = p->pad_bottom, *left = p->pad_left, *right = p->pad_right;
+    } else {
+        *top = *bottom = p->pad_h;
+        *left = *right = p->pad_w;
+    }
+}
 
 typedef enum te_unary_op { TE_UNARY_SILU, TE_UNARY_GELU, TE_UNARY_QUICK_GELU } te_unary_op;
 typedef enum te_binary_op { TE_BINARY_ADD, TE_BINARY_MUL } te_binary_op;
@@ -99,6 +114,10 @@ struct te_backend {
     const te_backend_ops *ops;
     void *impl;               /* backend-private state (thread pool, caches...) */
     char err[512];            /* message of the last failure */
+    /* dtype in which models should store conv/linear weights for this backend
+     * (te_weights_matrix_dtype): TE_F32 (default, exact) or TE_BF16 (opt-in:
+     * bf16 weights and activations, f32 accumulation; see te_cpu_options). */
+    te_dtype matrix_dtype;
 };
 
 /* Record a failure message on the backend and return `s` (printf format). */

@@ -30,10 +30,20 @@ typedef enum te_conv_algo {
                               outside the arena). $TE_CONV_ALGO=winograd-all drops the channel rule. */
 } te_conv_algo;
 
+typedef enum te_weight_precision {
+    TE_WEIGHTS_DEFAULT = 0, /* $TE_WEIGHTS=bf16 selects bf16, else f32 */
+    TE_WEIGHTS_F32,         /* conv/linear in f32: exact (the golden tests' 1e-4) */
+    TE_WEIGHTS_BF16         /* opt-in: models store conv/linear weights in bf16 (half the memory; from f16
+                               checkpoints this drops 3 mantissa bits, relative error <= 2^-9 per weight) and
+                               the convs/linears run with bf16 activations and f32 accumulation (oneDNN
+                               AMX / AVX512-BF16 kernels). Errors measured: docs/PERF.md. */
+} te_weight_precision;
+
 typedef struct te_cpu_options {
     int n_threads;       /* 0 = all online CPUs (or $TE_THREADS) */
     int isa;             /* -1 = best supported, or $TE_CPU_ISA=scalar|avx2|avx512 */
     te_conv_algo conv;   /* see te_conv_algo */
+    te_weight_precision weights;  /* see te_weight_precision */
 } te_cpu_options;
 
 te_status te_cpu_backend_create(const te_cpu_options *opt, te_backend **out, char *err, size_t errlen);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 const char *te_cpu_isa_name(te_cpu_isa isa) {
@@ -40,12 +41,43 @@ int te_cpu_prepare_env(int argc, char **argv) {
     return 0;
 }
 
+/* Large blocks (weights, packed weights, the arena) get their own mapping so
+ * that freeing one (e.g. a plain weight once its packed copy exists) returns
+ * the memory to the system at once; malloc's heap would keep such holes
+ * resident. A 64-byte header before the pointer says how it was made. */
+#define BIG_BLOCK ((size_t)1 << 20)
+typedef struct { void *base; size_t len; } blk_hdr;
+
+void *te_cpu_big_alloc(size_t n) {
+    n = (n + 63) & ~(size_t)63;
+    if (!n) n = 64;
+    if (n >= BIG_BLOCK) {
+        size_t pg = (size_t)sysconf(_SC_PAGESIZE), len = (n + pg + pg - 1) & ~(pg - 1);
+        char *b = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (b == MAP_FAILED) return NULL;
+        blk_hdr *h = (blk_hdr *)(b + pg - 64);
+        h->base = b, h->len = len;
+        return b + pg;
+    }
+    char *b = aligned_alloc(64, n + 64);
+    if (!b) return NULL;
+    blk_hdr *h = (blk_hdr *)b;
+    h->base = b, h->len = 0;
+    return b + 64;
+}
+
+void te_cpu_big_free(void *p) {
+    if (!p) return;
+    blk_hdr *h = (blk_hdr *)((char *)p - 64);
+    if (h->len) munmap(h->base, h->len);
+    else free(h->base);
+}
+
 static void *cpu_alloc(te_backend *be, size_t n) {
     (void)be;
-    n = (n + 63) & ~(size_t)63;
-    return aligned_alloc(64, n ? n : 64);
+    return te_cpu_big_alloc(n);
 }
-static void cpu_free(te_backend *be, void *p) { (void)be; free(p); }
+static void cpu_free(te_backend *be, void *p) { (void)be; te_cpu_big_free(p); }
 static te_status cpu_copy_mem(te_backend *be, void *dst, const void *src, size_t n) {
     (void)be;
     memcpy(dst, src, n);
@@ -116,7 +148,7 @@ static int parse_isa(const char *s) {
 
 te_status te_cpu_backend_create(const te_cpu_options *opt, te_backend **out, char *err, size_t errlen) {
     *out = NULL;
-    te_cpu_options o = { 0, -1, TE_CONV_DEFAULT };
+    te_cpu_options o = { 0, -1, TE_CONV_DEFAULT, TE_WEIGHTS_DEFAULT };
     if (opt) o = *opt;
     if (o.n_threads <= 0 && getenv("TE_THREADS")) o.n_threads = atoi(getenv("TE_THREADS"));
     if (o.n_threads <= 0) o.n_threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -145,6 +177,11 @@ te_status te_cpu_backend_create(const te_cpu_options *opt, te_backend **out, cha
     }
     c->winograd = o.conv == TE_CONV_WINOGRAD;
     if (c->winograd && getenv("TE_CONV_ALGO") && !strcmp(getenv("TE_CONV_ALGO"), "winograd-all")) c->winograd = 2;
+    if (o.weights == TE_WEIGHTS_DEFAULT) {
+        const char *wd = getenv("TE_WEIGHTS");
+        o.weights = wd && !strcmp(wd, "bf16") ? TE_WEIGHTS_BF16 : TE_WEIGHTS_F32;
+    }
+    be->matrix_dtype = o.weights == TE_WEIGHTS_BF16 ? TE_BF16 : TE_F32;
     c->n_threads = o.n_threads;
     te_cpu_kernels_scalar(&c->k);
     if (c->isa >= TE_ISA_AVX2) te_cpu_kernels_avx2(&c->k);

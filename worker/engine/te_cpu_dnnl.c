@@ -8,8 +8,15 @@
  *
  * Primitives are cached per shape in the backend (creating one JITs code).
  * Weights are reordered once into oneDNN's preferred blocked layout and kept
- * as the tensor's `prep` (released by te_weights). Bias is native, the
- * residual add is a fused binary post-op. */
+ * as the tensor's `prep` (released by te_weights); a weights-store tensor
+ * then loses its plain copy (TE_TENSOR_PLAIN_DROPPABLE), and a later
+ * re-layout reorders from the packed form. Bias is native, the residual add
+ * is a fused binary post-op.
+ *
+ * bf16 weights (te_cpu_options.weights = TE_WEIGHTS_BF16): the conv / linear
+ * primitive takes bf16 src and weights, f32 bias and dst (f32 accumulation,
+ * AMX / AVX512-BF16 kernels); the f32 activations are converted (RNE) into a
+ * backend workspace first. */
 #include "te_cpu_impl.h"
 #include <dnnl.h>
 #include <stdlib.h>
@@ -40,13 +47,14 @@ typedef struct dnnl_state {
     dnnl_stream_t st;
     entry cache[CACHE_N];
     int next_evict;
-    void *ws[2];              /* winograd blocked src/dst workspace, grown to the largest shape */
-    size_t ws_size[2];
+    void *ws[3];              /* winograd blocked src/dst workspace, grown to the largest shape;
+                                 [2]: bf16 copy of a bf16-weight op's input */
+    size_t ws_size[3];
 } dnnl_state;
 
 struct te_prep {
     dnnl_memory_desc_t md;
-    void *data;
+    void *data;               /* te_cpu_big_alloc */
 };
 
 static dnnl_state *ST(te_backend *be) { return (dnnl_state *)te_cpu_of(be)->dnnl; }
@@ -77,8 +85,7 @@ void te_cpu_dnnl_fini(te_backend *be) {
     dnnl_state *s = ST(be);
     if (!s) return;
     for (int i = 0; i < CACHE_N; i++) entry_clear(&s->cache[i]);
-    free(s->ws[0]);
-    free(s->ws[1]);
+    for (int i = 0; i < 3; i++) te_cpu_big_free(s->ws[i]);
     dnnl_stream_destroy(s->st);
     dnnl_engine_destroy(s->eng);
     free(s);
@@ -88,7 +95,7 @@ void te_cpu_dnnl_fini(te_backend *be) {
 void te_cpu_release_prep(te_backend *be, struct te_prep *p) {
     (void)be;
     if (!p) return;
-    free(p->data);
+    te_cpu_big_free(p->data);
     free(p);
 }
 
@@ -111,24 +118,34 @@ static void set_threads(te_backend *be) {
     if (c->omp_set_num_threads) c->omp_set_num_threads(c->n_threads);
 }
 
-/* Make sure w->prep holds the weights in layout `want` (reorder once). */
+/* Make sure w->prep holds the weights in layout `want` (reorder once), from
+ * the plain data or, once that is dropped, from the previous packed form.
+ * Then drop the plain copy when the tensor allows it and the packed form can
+ * be reordered back from (not Winograd's transformed weights). */
 static te_status prep_weights(te_backend *be, te_tensor *w, const dnnl_memory_desc_t *user,
                               const dnnl_memory_desc_t *want) {
     dnnl_state *s = ST(be);
     if (w->prep && dnnl_memory_desc_equal(&w->prep->md, want)) return TE_OK;
-    if (w->prep) { te_cpu_release_prep(be, w->prep); w->prep = NULL; }
+    struct te_prep *old = w->prep;
+    const dnnl_memory_desc_t *from = user;
+    void *from_p = w->data;
+    if (!w->data) {
+        if (!old) return te_backend_fail(be, TE_ERR_STATE, "dnnl: weight has neither plain data nor a packed form");
+        from = &old->md;
+        from_p = old->data;
+    }
     struct te_prep *p = calloc(1, sizeof *p);
     if (!p) return te_backend_fail(be, TE_ERR_OOM, "dnnl: out of memory");
     size_t sz = dnnl_memory_desc_get_size(want);
     p->md = *want;
-    p->data = aligned_alloc(64, (sz + 63) & ~(size_t)63);
+    p->data = te_cpu_big_alloc(sz);
     if (!p->data) { free(p); return te_backend_fail(be, TE_ERR_OOM, "dnnl: weight prep of %zu bytes", sz); }
     dnnl_primitive_desc_t rpd = NULL;
     dnnl_primitive_t r = NULL;
     dnnl_memory_t src = NULL, dst = NULL;
     te_status st = TE_OK;
-    if (dnnl_reorder_primitive_desc_create(&rpd, user, s->eng, want, s->eng, NULL) ||
-        dnnl_primitive_create(&r, rpd) || dnnl_memory_create(&src, user, s->eng, w->data) ||
+    if (dnnl_reorder_primitive_desc_create(&rpd, from, s->eng, want, s->eng, NULL) ||
+        dnnl_primitive_create(&r, rpd) || dnnl_memory_create(&src, from, s->eng, from_p) ||
         dnnl_memory_create(&dst, want, s->eng, p->data)) {
         st = te_backend_fail(be, TE_ERR_BACKEND, "dnnl: weight reorder setup failed");
     } else {
@@ -141,8 +158,32 @@ static te_status prep_weights(te_backend *be, te_tensor *w, const dnnl_memory_de
     if (r) dnnl_primitive_destroy(r);
     if (rpd) dnnl_primitive_desc_destroy(rpd);
     if (st != TE_OK) { te_cpu_release_prep(be, p); return st; }
+    if (old) te_cpu_release_prep(be, old);
     w->prep = p;
+    if (w->data && (w->flags & TE_TENSOR_PLAIN_DROPPABLE) && want->format_kind != dnnl_format_kind_wino) {
+        be->ops->free(be, w->data);
+        w->data = NULL;
+    }
     return TE_OK;
+}
+
+/* bf16 weights: the op's f32 input x converted into workspace 2. */
+static te_status src_bf16(te_backend *be, const te_tensor *x, void **out) {
+    dnnl_state *s = ST(be);
+    size_t n = (size_t)te_tensor_numel(x);
+    if (s->ws_size[2] < n * 2) {
+        te_cpu_big_free(s->ws[2]);
+        s->ws[2] = te_cpu_big_alloc(n * 2);
+        s->ws_size[2] = s->ws[2] ? n * 2 : 0;
+        if (!s->ws[2]) return te_backend_fail(be, TE_ERR_OOM, "dnnl: bf16 input copy of %zu bytes", n * 2);
+    }
+    te_tensor t = *x;
+    t.dtype = TE_BF16;
+    t.data = s->ws[2];
+    t.prep = NULL;
+    t.flags = 0;
+    *out = s->ws[2];
+    return te_cpu_convert(be, &t, x);
 }
 
 /* Execute `prim` with up to 6 (arg, md, ptr) triples. */
@@ -206,8 +247,8 @@ static void add_res(te_backend *be, te_tensor *y, const te_tensor *res) {
 static te_status grow_ws(te_backend *be, int i, size_t bytes) {
     dnnl_state *s = ST(be);
     if (s->ws_size[i] >= bytes) return TE_OK;
-    free(s->ws[i]);
-    s->ws[i] = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    te_cpu_big_free(s->ws[i]);
+    s->ws[i] = te_cpu_big_alloc(bytes);
     s->ws_size[i] = s->ws[i] ? bytes : 0;
     return s->ws[i] ? TE_OK : te_backend_fail(be, TE_ERR_OOM, "dnnl: winograd workspace of %zu bytes", bytes);
 }
@@ -218,7 +259,9 @@ static te_status conv_winograd(te_backend *be, te_tensor *y, const te_tensor *x,
                                const te_tensor *res, const te_conv2d_params *p) {
     dnnl_state *s = ST(be);
     int64_t N = x->ne[0], H = x->ne[1], W = x->ne[2], C = x->ne[3], K = w->ne[0];
-    key k = { 4, { N, H, W, C, K, b != NULL, p->pad_h, p->pad_w }, 1.0f };
+    int pt, pb, pl, pr;
+    te_conv2d_pads(p, &pt, &pb, &pl, &pr);
+    key k = { 4, { N, H, W, C, K, b != NULL, pt, pb, pl, pr }, 1.0f };
     dnnl_memory_desc_t smd, dmd, sany, dany, wmd, wuser, bmd;
     dnnl_dims_t sd = { N, C, H, W }, dd = { N, K, y->ne[1], y->ne[2] }, wd = { K, C, 3, 3 }, bd = { K };
     dnnl_memory_desc_init_by_tag(&smd, 4, sd, dnnl_f32, dnnl_nhwc);
@@ -234,9 +277,9 @@ static te_status conv_winograd(te_backend *be, te_tensor *y, const te_tensor *x,
         e->k = k;
         e->used = 1;
         dnnl_convolution_desc_t cd;
-        dnnl_dims_t str = { 1, 1 }, pad = { p->pad_h, p->pad_w };
+        dnnl_dims_t str = { 1, 1 }, padl = { pt, pl }, padr = { pb, pr };
         if (dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_winograd, &sany, &wmd,
-                                               b ? &bmd : NULL, &dany, str, pad, pad) ||
+                                               b ? &bmd : NULL, &dany, str, padl, padr) ||
             dnnl_primitive_desc_create(&e->pd, &cd, NULL, s->eng, NULL)) {
             e->pd = NULL;
             e->unsupported = 1;
@@ -279,7 +322,10 @@ te_status te_cpu_conv2d(te_backend *be, te_tensor *y, const te_tensor *x, te_ten
     set_threads(be);
     /* Winograd only pays from ~256 input channels (measured: 128ch at 512x512
      * is slower than direct, 256ch+ is 1.5-2.6x faster; bench_conv --winograd) */
-    if (te_cpu_of(be)->winograd && w->ne[2] == 3 && w->ne[3] == 3 && p->stride_h == 1 && p->stride_w == 1 &&
+    /* (not for bf16 weights, nor once a weight's plain copy was dropped for a
+     * direct-conv packing: Winograd's transform needs the plain layout) */
+    if (te_cpu_of(be)->winograd && w->dtype == TE_F32 && (w->data || (w->prep && w->prep->md.format_kind == dnnl_format_kind_wino)) &&
+        w->ne[2] == 3 && w->ne[3] == 3 && p->stride_h == 1 && p->stride_w == 1 &&
         (x->ne[3] >= 256 || te_cpu_of(be)->winograd == 2)) {
         te_status ws = conv_winograd(be, y, x, w, b, res, p);
         if (ws != TE_ERR_UNSUPPORTED) return ws;
@@ -287,20 +333,23 @@ te_status te_cpu_conv2d(te_backend *be, te_tensor *y, const te_tensor *x, te_ten
     dnnl_state *s = ST(be);
     int64_t N = x->ne[0], H = x->ne[1], W = x->ne[2], C = x->ne[3];
     int64_t K = w->ne[0], kh = w->ne[2], kw = w->ne[3], Ho = y->ne[1], Wo = y->ne[2];
-    key k = { 1, { N, H, W, C, K, kh, kw, p->stride_h, p->stride_w, p->pad_h, p->pad_w, b != NULL, res != NULL }, 1.0f };
+    int pt, pb, pl, pr, bf = w->dtype == TE_BF16;
+    dnnl_data_type_t wdt = bf ? dnnl_bf16 : dnnl_f32;
+    te_conv2d_pads(p, &pt, &pb, &pl, &pr);
+    key k = { 1, { N, H, W, C, K, kh, kw, p->stride_h, p->stride_w, pt, pb, pl, pr, b != NULL, res != NULL, bf }, 1.0f };
     dnnl_memory_desc_t smd, dmd, wmd, wuser, bmd;
     dnnl_dims_t sd = { N, C, H, W }, dd = { N, K, Ho, Wo }, wd = { K, C, kh, kw }, bd = { K };
-    dnnl_memory_desc_init_by_tag(&smd, 4, sd, dnnl_f32, dnnl_nhwc);
+    dnnl_memory_desc_init_by_tag(&smd, 4, sd, wdt, dnnl_nhwc);
     dnnl_memory_desc_init_by_tag(&dmd, 4, dd, dnnl_f32, dnnl_nhwc);
-    dnnl_memory_desc_init_by_tag(&wmd, 4, wd, dnnl_f32, dnnl_format_tag_any);
-    dnnl_memory_desc_init_by_tag(&wuser, 4, wd, dnnl_f32, dnnl_oihw);
+    dnnl_memory_desc_init_by_tag(&wmd, 4, wd, wdt, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&wuser, 4, wd, wdt, dnnl_oihw);
     dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_x);
     entry *e = cache_find(s, &k);
     if (!e) {
         dnnl_convolution_desc_t cd;
-        dnnl_dims_t str = { p->stride_h, p->stride_w }, pad = { p->pad_h, p->pad_w };
+        dnnl_dims_t str = { p->stride_h, p->stride_w }, padl = { pt, pl }, padr = { pb, pr };
         if (dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &smd, &wmd,
-                                               b ? &bmd : NULL, &dmd, str, pad, pad))
+                                               b ? &bmd : NULL, &dmd, str, padl, padr))
             return te_backend_fail(be, TE_ERR_BACKEND, "dnnl: conv desc init failed");
         e = cache_slot(s);
         e->k = k;
@@ -310,10 +359,12 @@ te_status te_cpu_conv2d(te_backend *be, te_tensor *y, const te_tensor *x, te_ten
     const dnnl_memory_desc_t *want = dnnl_primitive_desc_query_md(e->pd, dnnl_query_weights_md, 0);
     te_status st = prep_weights(be, w, &wuser, want);
     if (st != TE_OK) return st;
+    void *src = x->data;
+    if (bf && (st = src_bf16(be, x, &src)) != TE_OK) return st;
     int args[5] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS,
                     DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1 };
     const dnnl_memory_desc_t *mds[5] = { &smd, want, &dmd, &bmd, &dmd };
-    void *ptrs[5] = { x->data, w->prep->data, y->data, b ? b->data : NULL, res ? res->data : NULL };
+    void *ptrs[5] = { src, w->prep->data, y->data, b ? b->data : NULL, res ? res->data : NULL };
     int n = 3;
     if (b) n = 4;
     if (res && e->res_fused) {
@@ -330,13 +381,15 @@ te_status te_cpu_linear(te_backend *be, te_tensor *y, const te_tensor *x, te_ten
     set_threads(be);
     dnnl_state *s = ST(be);
     int64_t M = te_tensor_rows(x), K = w->ne[1], N = w->ne[0];
-    key k = { 2, { M, K, N, b != NULL, res != NULL }, 1.0f };
+    int bf = w->dtype == TE_BF16;
+    dnnl_data_type_t wdt = bf ? dnnl_bf16 : dnnl_f32;
+    key k = { 2, { M, K, N, b != NULL, res != NULL, bf }, 1.0f };
     dnnl_memory_desc_t smd, dmd, wmd, wuser, bmd;
     dnnl_dims_t sd = { M, K }, dd = { M, N }, wd = { K, N }, bd = { 1, N };
-    dnnl_memory_desc_init_by_tag(&smd, 2, sd, dnnl_f32, dnnl_ab);
+    dnnl_memory_desc_init_by_tag(&smd, 2, sd, wdt, dnnl_ab);
     dnnl_memory_desc_init_by_tag(&dmd, 2, dd, dnnl_f32, dnnl_ab);
-    dnnl_memory_desc_init_by_tag(&wmd, 2, wd, dnnl_f32, dnnl_format_tag_any);
-    dnnl_memory_desc_init_by_tag(&wuser, 2, wd, dnnl_f32, dnnl_ba);   /* torch [N, K] row-major */
+    dnnl_memory_desc_init_by_tag(&wmd, 2, wd, wdt, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&wuser, 2, wd, wdt, dnnl_ba);   /* torch [N, K] row-major */
     dnnl_memory_desc_init_by_tag(&bmd, 2, bd, dnnl_f32, dnnl_ab);
     entry *e = cache_find(s, &k);
     if (!e) {
@@ -351,10 +404,12 @@ te_status te_cpu_linear(te_backend *be, te_tensor *y, const te_tensor *x, te_ten
     const dnnl_memory_desc_t *want = dnnl_primitive_desc_query_md(e->pd, dnnl_query_weights_md, 0);
     te_status st = prep_weights(be, w, &wuser, want);
     if (st != TE_OK) return st;
+    void *src = x->data;
+    if (bf && (st = src_bf16(be, x, &src)) != TE_OK) return st;
     int args[5] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS,
                     DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1 };
     const dnnl_memory_desc_t *mds[5] = { &smd, want, &dmd, &bmd, &dmd };
-    void *ptrs[5] = { x->data, w->prep->data, y->data, b ? b->data : NULL, res ? res->data : NULL };
+    void *ptrs[5] = { src, w->prep->data, y->data, b ? b->data : NULL, res ? res->data : NULL };
     int n = b ? 4 : 3;
     if (res && e->res_fused) {
         if (!b) { args[3] = args[4]; mds[3] = mds[4]; ptrs[3] = ptrs[4]; }

@@ -74,6 +74,10 @@ typedef struct te_cpu {
 
 static inline te_cpu *te_cpu_of(te_backend *be) { return (te_cpu *)be->impl; }
 
+/* te_cpu_backend.c: 64-byte aligned blocks, >= 1 MiB ones mmap'ed (freed at once) */
+void *te_cpu_big_alloc(size_t n);
+void te_cpu_big_free(void *p);
+
 /* te_cpu_dnnl.c */
 te_status te_cpu_dnnl_init(te_backend *be);
 void te_cpu_dnnl_fini(te_backend *be);

@@ -16,6 +16,8 @@ static te_status bad(const char *op, const te_tensor *a, const te_tensor *b, con
 }
 
 static int f32(const te_tensor *t) { return !t || t->dtype == TE_F32; }
+/* conv/linear weights: f32, or bf16 (bf16 compute with f32 accumulation) */
+static int mat_w(const te_tensor *t) { return t->dtype == TE_F32 || t->dtype == TE_BF16; }
 static int same_be(const te_tensor *y, const te_tensor *x) { return !x || x->be == y->be; }
 static int planned(const te_tensor *y) { return y->data == NULL; }
 static int vec_of(const te_tensor *t, int64_t n) { return !t || (te_tensor_numel(t) == n && t->ne[t->ndim - 1] == n); }
@@ -25,13 +27,19 @@ static int vec_of(const te_tensor *t, int64_t n) { return !t || (te_tensor_numel
 te_status te_conv2d(te_tensor *y, const te_tensor *x, te_tensor *w, const te_tensor *b,
                     const te_tensor *res, const te_conv2d_params *p) {
     CHECK_BE("conv2d", y, x); CHECK_BE("conv2d", y, w); CHECK_BE("conv2d", y, b); CHECK_BE("conv2d", y, res);
-    if (!f32(y) || !f32(x) || !f32(w) || !f32(b) || !f32(res)) return bad("conv2d", y, w, "f32 only (convert weights at load)");
+    if (!f32(y) || !f32(x) || !mat_w(w) || !f32(b) || !f32(res)) return bad("conv2d", y, w, "f32 only, bf16 weights allowed");
     if (x->ndim != 4 || y->ndim != 4 || w->ndim != 4) return bad("conv2d", x, w, "need x[N,H,W,C], w[K,C,kh,kw]");
-    if (p->stride_h < 1 || p->stride_w < 1 || p->pad_h < 0 || p->pad_w < 0) return bad("conv2d", x, w, "bad stride/padding");
+    int pt, pb, pl, pr;
+    te_conv2d_pads(p, &pt, &pb, &pl, &pr);
+    int asym = p->pad_top | p->pad_bottom | p->pad_left | p->pad_right;
+    if (p->stride_h < 1 || p->stride_w < 1 || p->pad_h < 0 || p->pad_w < 0 || pt < 0 || pb < 0 || pl < 0 || pr < 0 ||
+        (asym && (p->pad_h || p->pad_w)))
+        return bad("conv2d", x, w, "bad stride/padding");
     int64_t N = x->ne[0], H = x->ne[1], W = x->ne[2], C = x->ne[3], K = w->ne[0];
     if (w->ne[1] != C) return bad("conv2d", x, w, "channel mismatch");
-    int64_t Ho = (H + 2 * p->pad_h - w->ne[2]) / p->stride_h + 1;
-    int64_t Wo = (W + 2 * p->pad_w - w->ne[3]) / p->stride_w + 1;
+    if (H + pt + pb < w->ne[2] || W + pl + pr < w->ne[3]) return bad("conv2d", x, w, "kernel larger than the padded input");
+    int64_t Ho = (H + pt + pb - w->ne[2]) / p->stride_h + 1;
+    int64_t Wo = (W + pl + pr - w->ne[3]) / p->stride_w + 1;
     if (y->ne[0] != N || y->ne[1] != Ho || y->ne[2] != Wo || y->ne[3] != K) return bad("conv2d", y, x, "output shape");
     if (!vec_of(b, K)) return bad("conv2d", b, w, "bias must be [K]");
     if (res && !te_tensor_same_shape(res, y)) return bad("conv2d", res, y, "residual shape");
@@ -41,7 +49,7 @@ te_status te_conv2d(te_tensor *y, const te_tensor *x, te_tensor *w, const te_ten
 
 te_status te_linear(te_tensor *y, const te_tensor *x, te_tensor *w, const te_tensor *b, const te_tensor *res) {
     CHECK_BE("linear", y, x); CHECK_BE("linear", y, w); CHECK_BE("linear", y, b); CHECK_BE("linear", y, res);
-    if (!f32(y) || !f32(x) || !f32(w) || !f32(b) || !f32(res)) return bad("linear", y, w, "f32 only");
+    if (!f32(y) || !f32(x) || !mat_w(w) || !f32(b) || !f32(res)) return bad("linear", y, w, "f32 only, bf16 weights allowed");
     if (w->ndim != 2 || x->ne[x->ndim - 1] != w->ne[1]) return bad("linear", x, w, "need x[..., K], w[N, K]");
     if (y->ne[y->ndim - 1] != w->ne[0] || te_tensor_rows(y) != te_tensor_rows(x)) return bad("linear", y, x, "output shape");
     if (!vec_of(b, w->ne[0])) return bad("linear", b, w, "bias must be [N]");

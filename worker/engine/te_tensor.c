@@ -25,6 +25,7 @@ int te_tensor_set_shape(te_tensor *t, te_dtype dt, int ndim, const int64_t *ne) 
 int te_tensor_reshape(te_tensor *view, const te_tensor *t, int ndim, const int64_t *ne) {
     te_tensor v = *t;
     v.prep = NULL;
+    v.flags = 0;
     if (!te_tensor_set_shape(&v, t->dtype, ndim, ne)) return 0;
     if (te_tensor_numel(&v) != te_tensor_numel(t)) return 0;
     *view = v;

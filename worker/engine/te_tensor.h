@@ -15,7 +15,9 @@
  * backend, device memory for CUDA). data == NULL marks a *planned* tensor:
  * ops on it only check shapes (see te_arena.h, plan mode).
  * `prep` is a backend-private prepared form of a weight (e.g. oneDNN blocked
- * reorder), created lazily, owned by the backend, dropped by te_weights. */
+ * reorder), created lazily, owned by the backend, dropped by te_weights.
+ * Weights-store tensors may lose their plain `data` once `prep` exists (see
+ * TE_TENSOR_PLAIN_DROPPABLE). */
 #ifndef TE_TENSOR_H
 #define TE_TENSOR_H
 #include <stddef.h>
@@ -36,7 +38,14 @@ typedef struct te_tensor {
     struct te_backend *be;
     struct te_prep *prep;
     size_t slot;              /* arena-private: 1 + offset in the arena, 0 if none */
+    unsigned flags;           /* TE_TENSOR_* below; 0 for ordinary tensors */
 } te_tensor;
+
+/* A weights-store tensor whose plain `data` the backend may free once it has
+ * a prepared form that can stand in for it (the form then serves as the
+ * source of any later re-layout). After that data == NULL and the tensor can
+ * only be used as the weight of te_conv2d / te_linear. Views never carry it. */
+#define TE_TENSOR_PLAIN_DROPPABLE 1u
 
 size_t te_dtype_size(te_dtype t);
 const char *te_dtype_name(te_dtype t);

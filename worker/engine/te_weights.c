@@ -10,6 +10,7 @@ struct te_weights {
     te_tensor **t;
     int n, cap;
     size_t bytes;
+    int keep_plain;
 };
 
 te_status te_weights_create(te_backend *be, te_weights **out) {
@@ -23,7 +24,7 @@ void te_weights_destroy(te_weights *w) {
     if (!w) return;
     for (int i = 0; i < w->n; i++) {
         if (w->t[i]->prep) w->be->ops->release_prep(w->be, w->t[i]->prep);
-        w->be->ops->free(w->be, w->t[i]->data);
+        if (w->t[i]->data) w->be->ops->free(w->be, w->t[i]->data);
         free(w->t[i]);
     }
     free(w->t);
@@ -31,6 +32,8 @@ void te_weights_destroy(te_weights *w) {
 }
 
 size_t te_weights_bytes(const te_weights *w) { return w->bytes; }
+void te_weights_keep_plain(te_weights *w, int keep) { w->keep_plain = keep; }
+te_dtype te_weights_matrix_dtype(const te_weights *w) { return w->be->matrix_dtype; }
 int te_weights_count(const te_weights *w) { return w->n; }
 
 void te_convert_host(void *dst, te_dtype ddt, const void *src, te_dtype sdt, size_t n) {
@@ -61,6 +64,7 @@ te_status te_weights_add(te_weights *w, te_tensor **out, te_dtype dt, int ndim, 
     }
     size_t nb = te_tensor_nbytes(t);
     t->be = w->be;
+    t->flags = w->keep_plain ? 0 : TE_TENSOR_PLAIN_DROPPABLE;
     t->data = w->be->ops->alloc(w->be, nb ? nb : 64);
     if (!t->data) {
         free(t);

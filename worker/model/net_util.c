@@ -2,8 +2,13 @@
  *
  * Conversion goes through tst_to_f32 (exact for F16/BF16/F32, and safe for
  * the unaligned data of a mapping) into a temporary host buffer, then
- * te_weights_add copies it to the backend. */
+ * te_weights_add copies it to the backend (narrowing to bf16 for TNU_MATRIX
+ * weights of a bf16 backend: one RNE rounding of the exact value). The
+ * checkpoint pages of a loaded tensor are then released (tnu_release). */
 #include "net_util.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,8 +58,20 @@ int tnu_check_shape(const tst_tensor *t, const char *name, int ndim, const int64
     return -1;
 }
 
+void tnu_release(const tst_tensor *t) {
+    if (!t || !t->data || !t->nbytes) return;
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)t->data, e = a + t->nbytes;
+    uintptr_t a2 = (a + pg - 1) & ~(pg - 1), e2 = e & ~(pg - 1);
+    if (e2 > a2) madvise((void *)a2, e2 - a2, MADV_DONTNEED);
+}
+
 int tnu_add_rows(te_weights *w, const tst_tensor *t, const char *name, int64_t row0, int ndim,
                  const int64_t *shape, te_tensor **out, char *err, size_t errlen) {
+    return tnu_add_rows_f(w, t, name, row0, ndim, shape, 0, out, err, errlen);
+}
+
+int tnu_add_rows_f(te_weights *w, const tst_tensor *t, const char *name, int64_t row0, int ndim,
+                   const int64_t *shape, int flags, te_tensor **out, char *err, size_t errlen) {
     size_t per_row = t->ndim ? t->numel / (size_t)(t->shape[0] ? t->shape[0] : 1) : 1;
     size_t n = 1;
     for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
@@ -72,8 +89,10 @@ int tnu_add_rows(te_weights *w, const tst_tensor *t, const char *name, int64_t r
         free(buf);
         return -1;
     }
-    te_status st = te_weights_add(w, out, TE_F32, ndim, shape, buf + (size_t)row0 * per_row, TE_F32);
+    te_dtype dt = (flags & TNU_MATRIX) ? te_weights_matrix_dtype(w) : TE_F32;
+    te_status st = te_weights_add(w, out, dt, ndim, shape, buf + (size_t)row0 * per_row, TE_F32);
     free(buf);
+    if (st == TE_OK && row0 == 0 && n == t->numel) tnu_release(t);
     if (st != TE_OK) {
         snprintf(err, errlen, "cannot store weight %s: %s", name, te_status_str(st));
         return -1;
@@ -91,7 +110,7 @@ int tnu_load(te_weights *w, const tnu_src *s, const char *name, int ndim, const 
         return -1;
     }
     for (int i = 0; i < ndim; i++) sh[i] = shape[i] >= 0 ? shape[i] : t->shape[i];
-    return tnu_add_rows(w, t, name, 0, ndim, sh, out, err, errlen);
+    return tnu_add_rows_f(w, t, name, 0, ndim, sh, flags, out, err, errlen);
 }
 
 int tnu_linear(te_weights *w, const tnu_src *s, const char *prefix, int64_t n_out, int64_t n_in, int flags,
@@ -99,7 +118,7 @@ int tnu_linear(te_weights *w, const tnu_src *s, const char *prefix, int64_t n_ou
     char name[512];
     int64_t ws[2] = {n_out, n_in}, bs[1] = {n_out};
     snprintf(name, sizeof name, "%s.weight", prefix);
-    if (tnu_load(w, s, name, 2, ws, flags, W, err, errlen)) return -1;
+    if (tnu_load(w, s, name, 2, ws, flags | TNU_MATRIX, W, err, errlen)) return -1;
     if (!b) return 0;
     snprintf(name, sizeof name, "%s.bias", prefix);
     return tnu_load(w, s, name, 1, bs, 0, b, err, errlen);
@@ -110,7 +129,7 @@ int tnu_conv(te_weights *w, const tnu_src *s, const char *prefix, int64_t k, int
     char name[512];
     int64_t ws[4] = {k, c, kh, kw}, bs[1] = {k};
     snprintf(name, sizeof name, "%s.weight", prefix);
-    if (tnu_load(w, s, name, 4, ws, 0, W, err, errlen)) return -1;
+    if (tnu_load(w, s, name, 4, ws, TNU_MATRIX, W, err, errlen)) return -1;
     if (!b) return 0;
     snprintf(name, sizeof name, "%s.bias", prefix);
     return tnu_load(w, s, name, 1, bs, 0, b, err, errlen);

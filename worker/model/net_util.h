@@ -17,6 +17,10 @@
 #include <stdint.h>
 
 #define TNU_SQUEEZE 1
+/* A conv / linear weight: stored in the backend's matrix dtype
+ * (te_weights_matrix_dtype: f32, or bf16 when the backend was created with
+ * bf16 weights); other tensors (norms, biases, embeddings) stay f32. */
+#define TNU_MATRIX 2
 
 /* Where a network's tensors come from: a component of a model, the mapper to
  * LDM names for single files, and optionally a prefix (e.g. "text_model.")
@@ -40,14 +44,24 @@ int tnu_check_shape(const tst_tensor *t, const char *name, int ndim, const int64
  * shape[ndim] (no -1 here). Used for fused tensors (OpenCLIP in_proj). */
 int tnu_add_rows(te_weights *w, const tst_tensor *t, const char *name, int64_t row0, int ndim,
                  const int64_t *shape, te_tensor **out, char *err, size_t errlen);
+/* The same with flags (TNU_MATRIX). When the whole tensor was loaded, the
+ * checkpoint's pages under it are handed back to the system (tnu_release),
+ * so a loaded model does not keep the mapped file resident besides its
+ * weights. */
+int tnu_add_rows_f(te_weights *w, const tst_tensor *t, const char *name, int64_t row0, int ndim,
+                   const int64_t *shape, int flags, te_tensor **out, char *err, size_t errlen);
+/* madvise(MADV_DONTNEED) the whole pages inside t's bytes. Only for tensors of
+ * a checkpoint (tck_*: a read-only private file mapping, so the pages are
+ * re-read from the file if touched again; never for tst_open_memory data). */
+void tnu_release(const tst_tensor *t);
 
 /* Load name with the expected shape; -1 dims take the stored size. */
 int tnu_load(te_weights *w, const tnu_src *s, const char *name, int ndim, const int64_t *shape, int flags,
              te_tensor **out, char *err, size_t errlen);
-/* prefix.weight [n_out, n_in] and prefix.bias [n_out] (bias skipped if b == NULL). */
+/* prefix.weight [n_out, n_in] (TNU_MATRIX implied) and prefix.bias [n_out] (bias skipped if b == NULL). */
 int tnu_linear(te_weights *w, const tnu_src *s, const char *prefix, int64_t n_out, int64_t n_in, int flags,
                te_tensor **W, te_tensor **b, char *err, size_t errlen);
-/* prefix.weight [k, c, kh, kw] and prefix.bias [k]. */
+/* prefix.weight [k, c, kh, kw] (TNU_MATRIX) and prefix.bias [k]. */
 int tnu_conv(te_weights *w, const tnu_src *s, const char *prefix, int64_t k, int64_t c, int kh, int kw,
              te_tensor **W, te_tensor **b, char *err, size_t errlen);
 /* prefix.weight and prefix.bias, both [c] (norm layers). */

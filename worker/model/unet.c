@@ -74,7 +74,7 @@ static void count(fw *f, double flops) {
 
 static te_status conv(fw *f, te_tensor *y, const te_tensor *x, const tmu_lin *l, const te_tensor *res, int stride,
                       int pad) {
-    te_conv2d_params p = {stride, stride, pad, pad};
+    te_conv2d_params p = {.stride_h = stride, .stride_w = stride, .pad_h = pad, .pad_w = pad};
     count(f, 2.0 * te_tensor_numel(y) * l->w->ne[1] * l->w->ne[2] * l->w->ne[3]);
     return te_conv2d(y, x, l->w, l->b, res, &p);
 }

@@ -6,7 +6,9 @@
  * names in a single file, because the name mapping depends on it. From then
  * on every tensor is asked for by its diffusers name (mapped for single
  * files), its shape checked against what the architecture implies, and
- * converted to f32 into the engine's weights store. */
+ * converted to f32 into the engine's weights store (conv/linear weights:
+ * TNU_MATRIX, bf16 on a bf16-weights backend), and its checkpoint pages are
+ * released once copied (tnu_release). */
 #include "unet_impl.h"
 
 #include "net_util.h"
@@ -84,7 +86,7 @@ static int get(ld *L, te_tensor **dst, int flags, int ndim, const int64_t *shape
         return -1;
     }
     if (tnu_check_shape(t, name, ndim, shape, flags, why, sizeof why) ||
-        tnu_add_rows(L->u->w, t, name, 0, ndim, shape, dst, why, sizeof why)) {
+        tnu_add_rows_f(L->u->w, t, name, 0, ndim, shape, flags, dst, why, sizeof why)) {
         snprintf(L->err, L->errlen, "unet: %s", why);
         return -1;
     }
@@ -102,7 +104,7 @@ static int load_norm(ld *L, tmu_norm *n, const char *p, int c) {
 static int load_lin(ld *L, tmu_lin *l, const char *p, int out, int in, int bias) {
     char q[300];
     snprintf(q, sizeof q, "%s.", p);
-    if (get(L, &l->w, 0, 2, SHAPE(out, in), q, "weight")) return -1;
+    if (get(L, &l->w, TNU_MATRIX, 2, SHAPE(out, in), q, "weight")) return -1;
     l->b = NULL;
     return bias ? get(L, &l->b, 0, 1, SHAPE(out), q, "bias") : 0;
 }
@@ -110,14 +112,14 @@ static int load_lin(ld *L, tmu_lin *l, const char *p, int out, int in, int bias)
 static int load_conv(ld *L, tmu_lin *l, const char *p, int out, int in, int k) {
     char q[300];
     snprintf(q, sizeof q, "%s.", p);
-    return get(L, &l->w, 0, 4, SHAPE(out, in, k, k), q, "weight") || get(L, &l->b, 0, 1, SHAPE(out), q, "bias");
+    return get(L, &l->w, TNU_MATRIX, 4, SHAPE(out, in, k, k), q, "weight") || get(L, &l->b, 0, 1, SHAPE(out), q, "bias");
 }
 
 /* proj_in / proj_out: linear (SD2) or 1x1 conv (SD1), always stored 2-D. */
 static int load_proj(ld *L, tmu_lin *l, const char *p, int out, int in) {
     char q[300];
     snprintf(q, sizeof q, "%s.", p);
-    return get(L, &l->w, TNU_SQUEEZE, 2, SHAPE(out, in), q, "weight") || get(L, &l->b, 0, 1, SHAPE(out), q, "bias");
+    return get(L, &l->w, TNU_SQUEEZE | TNU_MATRIX, 2, SHAPE(out, in), q, "weight") || get(L, &l->b, 0, 1, SHAPE(out), q, "bias");
 }
 
 static int load_res(ld *L, tmu_res *r, const char *p, int cin, int cout) {

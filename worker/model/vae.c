@@ -3,7 +3,7 @@
  * Blocks (channels-last [B,H,W,C]):
  *   resnet: h = conv1(silu(gn1(x))); y = conv2(silu(gn2(h))) + shortcut(x)
  *   attn:   y = out(attention(q(gn(x)), k(gn(x)), v(gn(x)))) + x, one head
- *   down:   odd rows/cols of conv3x3(x, pad 1)  == conv(pad(x,(0,1,0,1)), stride 2)
+ *   down:   conv3x3(pad(x, (0,1,0,1)), stride 2): te_conv2d's asymmetric padding
  *   up:     conv3x3(upsample_nearest2x(x)) */
 #include "vae.h"
 
@@ -270,7 +270,7 @@ static te_status new4(tmv_vae *v, te_tensor *t, const te_tensor *like, int64_t h
 /* *x (released) -> conv(*x) in a new tensor; k = kernel size, pad k/2. */
 static int conv(tmv_vae *v, te_tensor *x, const conv_w *cw, int k, char *err, size_t errlen) {
     te_tensor y;
-    te_conv2d_params p = {1, 1, k / 2, k / 2};
+    te_conv2d_params p = {.stride_h = 1, .stride_w = 1, .pad_h = k / 2, .pad_w = k / 2};
     CK(new4(v, &y, x, x->ne[1], x->ne[2], cw->w->ne[0]));
     CK(te_conv2d(&y, x, cw->w, cw->b, NULL, &p));
     te_arena_release(v->arena, x);
@@ -280,7 +280,7 @@ static int conv(tmv_vae *v, te_tensor *x, const conv_w *cw, int k, char *err, si
 
 static int resnet(tmv_vae *v, te_tensor *x, const res_w *r, char *err, size_t errlen) {
     te_tensor h, h2, sc, y;
-    te_conv2d_params p3 = {1, 1, 1, 1}, p1 = {1, 1, 0, 0};
+    te_conv2d_params p3 = {.stride_h = 1, .stride_w = 1, .pad_h = 1, .pad_w = 1}, p1 = {.stride_h = 1, .stride_w = 1};
     int64_t H = x->ne[1], W = x->ne[2], co = r->c1w->ne[0];
     CK(new4(v, &h, x, H, W, x->ne[3]));
     CK(te_group_norm(&h, x, r->n1g, r->n1b, v->groups, GN_EPS, 1));
@@ -375,10 +375,12 @@ static int encode_fwd(tmv_vae *v, const float *img, int B, int H, int W, float *
         for (int j = 0; j < v->layers; j++)
             if (resnet(v, &x, &v->enc.res[i][j], err, errlen)) return -1;
         if (i < v->levels - 1) {
+            /* diffusers: F.pad(x, (0, 1, 0, 1)) then a 3x3 stride-2 conv, no padding */
             te_tensor y;
-            if (conv(v, &x, &v->enc.resample[i], 3, err, errlen)) return -1;
-            CK(new4(v, &y, &x, x.ne[1] / 2, x.ne[2] / 2, x.ne[3]));
-            CK(te_interpolate(&y, &x, TE_INTERP_NEAREST_EXACT, 0));   /* odd rows/cols */
+            const conv_w *cw = &v->enc.resample[i];
+            te_conv2d_params p = {.stride_h = 2, .stride_w = 2, .pad_bottom = 1, .pad_right = 1};
+            CK(new4(v, &y, &x, (x.ne[1] - 2) / 2 + 1, (x.ne[2] - 2) / 2 + 1, cw->w->ne[0]));
+            CK(te_conv2d(&y, &x, cw->w, cw->b, NULL, &p));
             te_arena_release(v->arena, &x);
             x = y;
         }
@@ -475,3 +477,7 @@ int tmv_decode(tmv_vae *v, const float *latent, int B, int h, int w, float *imag
     for (size_t i = 0; i < n; i++) lat[i] = latent[i] / v->sf;
     return run2(v, 0, lat, B, h, w, image, err, errlen);
 }
+
+/* Arena high-water mark of the last encode/decode (bytes). Not yet in vae.h
+ * (not ours to edit in this change): bench/model/bench_vae.c declares it. */
+size_t tmv_arena_peak(const tmv_vae *v) { return te_arena_peak(v->arena); }

@@ -31,6 +31,8 @@ typedef struct tmv_vae tmv_vae;
 
 int tmv_load(const tck_model *m, tmv_vae **out, const tmv_options *opt, char *err, size_t errlen);
 void tmv_free(tmv_vae *v);
+/* Peak bytes of the activation arena over every run so far. */
+size_t tmv_arena_peak(const tmv_vae *v);
 
 /* image [B,3,H,W] (NCHW, about [-1,1], H and W multiples of the downscale) ->
  * posterior mean and std [B,z,H/f,W/f] (unscaled: a sampler's latent is
