@@ -352,6 +352,19 @@ PROMPTS = [
 ]
 
 
+# Top-level constructs followed by stray ] ) : characters: lark's Earley
+# resolution reads some of them as plain text (see raw_wins() in
+# worker/text/prompt_schedule.c). Appended after the random cases so that the
+# earlier cases keep their order.
+SCHED_AMBIG = [
+    "[x:2]:", "[x:2]::", "[x:2]:::", "[x:2]::::", "[x:2]:::::", "[x:2]))", "[x:2])))", "[x:2]]]]]", "[x:2]):",
+    "[x:2](]", "[x:2][[", "a[x:y:2]::b", "[x:y:2]::", "[x::2]::", "[:x:2]::a", "[x:2] ::", "[x:2]::(a)",
+    "[x:2]::[p|q]", "[x:2]::[x:2]", "[[x:2]]", "[[x:2]]:", "[[x:2]]::", "[[x:2]]:::", "([x:2]):", "([x:2])::",
+    "[[[x:2]]]:", "[[[x:2]]]::", "[([x:2])]::", "[x:[a:b:1]:2]::", "[x:[a:b:1]:2]:::", "[a|b]::", "(a)::",
+    "[x:2][x:2]::", "[x:2]:::[x:2]:", "[x:2]::[x:2]:",
+]
+
+
 def random_syntax_prompts(seed, n):
     r = random.Random(seed)
     atoms = ["a", "b", "cat", " ", ", ", "(", ")", "[", "]", ":", "|", "0.5", "3", "1.2", ":2)", "BREAK", " AND ",
@@ -410,7 +423,7 @@ def main():
         f.write("\n")
 
     pcases = []
-    for p in PROMPTS + random_syntax_prompts(11, 300):
+    for p in PROMPTS + random_syntax_prompts(11, 300) + SCHED_AMBIG:
         c = {"prompt": p}
         try:
             c["attention"] = parse_attention(p)

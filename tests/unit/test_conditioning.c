@@ -20,6 +20,7 @@
 #include "conditioning.h"
 #include "safetensors.h"
 #include "te_cpu.h"
+#include "model_test_util.h"
 
 #define GD TESSERA_GOLDEN_DIR
 
@@ -29,16 +30,12 @@ static ttok_tokenizer *tok;
 static int setup(void **st) {
     (void)st;
     char path[4096], err[256];
-    const char *e = getenv("TESSERA_CLIP_VOCAB"), *d = getenv("TESSERA_DATA");
-    if (e && *e) snprintf(path, sizeof path, "%s", e);
-    else if (d && *d) snprintf(path, sizeof path, "%s/bpe_simple_vocab_16e6.txt.gz", d);
-    else snprintf(path, sizeof path, "%s/.cache/tessera/bpe_simple_vocab_16e6.txt.gz", getenv("HOME") ? getenv("HOME") : ".");
+    mtu_clip_vocab_path(path, sizeof path);
     if (ttok_load_bpe_gz(path, &tok, err, sizeof err) < 0) {
         fprintf(stderr, "CLIP vocabulary not loadable (%s); run scripts/fetch-clip-vocab.sh\n", err);
         return -1;
     }
-    te_cpu_options o = {.n_threads = 2, .isa = -1};
-    return te_cpu_backend_create(&o, &be, err, sizeof err) == TE_OK ? 0 : -1;
+    return (be = mtu_backend_try(err, sizeof err)) ? 0 : -1;
 }
 static int teardown(void **st) {
     (void)st;
@@ -57,8 +54,7 @@ static const tst_tensor *need(const tst_file *f, const char *case_name, const ch
 
 static void check_model(const char *model, const char *path, int heads) {
     char err[512], p[512];
-    tck_model *m;
-    if (tck_open(path, NULL, &m, err, sizeof err)) fail_msg("%s", err);
+    tck_model *m = mtu_open_model(path);
     tmt_encoder *e;
     tmt_options o = {.be = be, .n_heads = heads};
     if (tmt_load(m, &e, &o, err, sizeof err)) fail_msg("%s: %s", path, err);
@@ -98,14 +94,11 @@ static void check_model(const char *model, const char *path, int heads) {
         assert_int_equal(r.extra.n, json_array_size(extra));
         for (size_t k = 0; k < r.extra.n; k++)
             assert_string_equal(r.extra.v[k].kind, json_string_value(json_array_get(json_array_get(extra, k), 0)));
-        float *ref = malloc(hid->numel * sizeof *ref);
-        assert_int_equal(tst_to_f32(hid, ref, hid->numel, err, sizeof err), 0);
-        double md = 0, mr = 0;
-        for (size_t k = 0; k < hid->numel; k++) {
-            double d = fabs((double)r.hidden[k] - ref[k]);
-            if (!(d <= md)) md = d;
-            if (fabs(ref[k]) > mr) mr = fabs(ref[k]);
-        }
+        char hname[128];
+        snprintf(hname, sizeof hname, "%s_hidden", name);
+        float *ref = mtu_read_f32(f, hname, NULL, NULL);
+        double md, mr;
+        mtu_err_max(r.hidden, ref, hid->numel, &md, &mr);
         printf("  %-28s %-15s chunks %d clip skip %d: rel err %.3g\n", path + strlen(GD "/models/"), name,
                r.n_chunks, r.clip_skip, md / mr);
         assert_true(mr > 0 && md / mr <= 1e-4);
@@ -175,8 +168,7 @@ static void test_pad_tokens(void **st) {
 static void test_emphasis_none(void **st) {
     (void)st;
     char err[512];
-    tck_model *m;
-    if (tck_open(GD "/models/sd1-tiny", NULL, &m, err, sizeof err)) fail_msg("%s", err);
+    tck_model *m = mtu_open_model(GD "/models/sd1-tiny");
     tmt_encoder *e;
     tmt_options o = {.be = be};
     if (tmt_load(m, &e, &o, err, sizeof err)) fail_msg("%s", err);

@@ -18,6 +18,7 @@
 #include "clip_text.h"
 #include "safetensors.h"
 #include "te_cpu.h"
+#include "model_test_util.h"
 
 #define GD TESSERA_GOLDEN_DIR "/models"
 
@@ -25,9 +26,8 @@ static te_backend *be;
 
 static int setup(void **st) {
     (void)st;
-    te_cpu_options o = {.n_threads = 2, .isa = -1};
     char err[256];
-    return te_cpu_backend_create(&o, &be, err, sizeof err) == TE_OK ? 0 : -1;
+    return (be = mtu_backend_try(err, sizeof err)) ? 0 : -1;
 }
 static int teardown(void **st) {
     (void)st;
@@ -35,30 +35,9 @@ static int teardown(void **st) {
     return 0;
 }
 
-static float *read_f32(const tst_file *f, const char *name, size_t *n) {
-    char err[256];
-    const tst_tensor *t = tst_find(f, name);
-    assert_non_null(t);
-    float *p = malloc(t->numel * sizeof *p);
-    assert_int_equal(tst_to_f32(t, p, t->numel, err, sizeof err), 0);
-    *n = t->numel;
-    return p;
-}
-
-static double rel_err(const float *a, const float *b, size_t n) {
-    double md = 0, mr = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (!(d <= md)) md = d;   /* NaN-safe */
-        if (fabs(b[i]) > mr) mr = fabs(b[i]);
-    }
-    return md / (mr > 0 ? mr : 1);
-}
-
 static void check_model(const char *model_path, const char *expected, int heads) {
     char err[512];
-    tck_model *m;
-    if (tck_open(model_path, NULL, &m, err, sizeof err)) fail_msg("%s", err);
+    tck_model *m = mtu_open_model(model_path);
     tmt_encoder *e;
     tmt_options o = {.be = be, .n_heads = heads};
     if (tmt_load(m, &e, &o, err, sizeof err)) fail_msg("%s: %s", model_path, err);
@@ -79,11 +58,11 @@ static void check_model(const char *model_path, const char *expected, int heads)
     static const char *const keys[2] = {"hidden", "hidden_skip2"};
     for (int s = 0; s < 2; s++) {
         size_t n;
-        float *ref = read_f32(f, keys[s], &n);
+        float *ref = mtu_read_f32(f, keys[s], &n, NULL);
         assert_int_equal(n, (size_t)B * TMT_TOKENS * tmt_hidden_size(e));
         float *got = malloc(n * sizeof *got);
         if (tmt_encode(e, id, B, s + 1, got, err, sizeof err)) fail_msg("%s", err);
-        double r = rel_err(got, ref, n);
+        double r = mtu_rel_err(got, ref, n);
         printf("  %s %s (clip skip %d, %d layers, %d heads): rel err %.3g\n", model_path, keys[s], s + 1,
                tmt_layers(e), tmt_heads(e), r);
         assert_true(r <= 1e-4);

@@ -4,7 +4,8 @@
  * sd1-tiny and sd2-tiny, each as a diffusers folder and as a single-file LDM
  * checkpoint, the full diffusers -> LDM key map, and expected UNet outputs
  * (computed in float64) for x [2,4,8,8], a [2,77,C] context and timesteps
- * 1, 500, 999 and mixed [1, 999]. Pass: max|got - ref| / max|ref| <= 1e-4.
+ * 1, 500, 999 and mixed [1, 999]; and sd1-inpaint-tiny (make_inpaint_golden.py),
+ * the sd1 UNet with 9 input channels, x [2,9,8,8]. Pass: max|got - ref| / max|ref| <= 1e-4.
  *
  * Also: the name mapper against the key map and the standard SD1.5 names,
  * missing / wrong-shape tensors, an arena cap that is too small. */
@@ -23,16 +24,11 @@
 #include "te_arena.h"
 #include "te_cpu.h"
 #include "unet.h"
+#include "model_test_util.h"
 
 #define DIR TESSERA_GOLDEN_DIR "/models"
 
-static te_backend *backend(void) {
-    te_cpu_options o = {.n_threads = 2, .isa = -1};
-    te_backend *be = NULL;
-    char err[256];
-    if (te_cpu_backend_create(&o, &be, err, sizeof err) != TE_OK) fail_msg("backend: %s", err);
-    return be;
-}
+static te_backend *backend(void) { return mtu_backend(); }
 
 /* The tiny models' options: single files do not say their GroupNorm groups
  * (8 here, 32 in real models) nor, for SD2, the head size (8 here, 64 real). */
@@ -45,18 +41,9 @@ static tmu_options opts_for(const char *name, int single) {
     return o;
 }
 
-static float *tensor_f32(const tst_file *f, const char *name, size_t *n) {
-    char err[256];
-    const tst_tensor *t = tst_find(f, name);
-    if (!t) fail_msg("expected file has no %s", name);
-    float *v = malloc(t->numel * sizeof(float));
-    assert_non_null(v);
-    if (tst_to_f32(t, v, t->numel, err, sizeof err)) fail_msg("%s: %s", name, err);
-    if (n) *n = t->numel;
-    return v;
-}
+static float *tensor_f32(const tst_file *f, const char *name, size_t *n) { return mtu_read_f32(f, name, n, NULL); }
 
-static void check_model(const char *name, int single) {
+static void check_model(const char *name, int single, int in_channels) {
     char path[512], err[1024];
     te_backend *be = backend();
     tck_model *m = NULL;
@@ -64,13 +51,14 @@ static void check_model(const char *name, int single) {
     te_arena *a = NULL;
     if (single) snprintf(path, sizeof path, "%s/%s.safetensors", DIR, name);
     else snprintf(path, sizeof path, "%s/%s", DIR, name);
-    if (tck_open(path, NULL, &m, err, sizeof err)) fail_msg("%s: %s", path, err);
+    m = mtu_open_model(path);
     tmu_options o = opts_for(name, single);
     if (tmu_load(m, be, &o, &u, err, sizeof err)) fail_msg("%s: %s", path, err);
     const tmu_config *c = tmu_get_config(u);
     assert_int_equal(c->layout.levels, 2);
     assert_int_equal(c->layout.layers_per_block, 1);
-    assert_int_equal(c->in_channels, 4);
+    assert_int_equal(c->in_channels, in_channels);
+    assert_int_equal(c->out_channels, 4);
     assert_int_equal(c->linear_proj, !strcmp(name, "sd2-tiny"));
     assert_int_equal(te_arena_create(be, 0, 0, &a), TE_OK);
 
@@ -82,19 +70,20 @@ static void check_model(const char *name, int single) {
     const tst_tensor *ct = tst_find(ef, "context");
     int T = (int)ct->shape[1];
     assert_int_equal(ct->shape[2], c->context_dim);
-    float *out = malloc(nx * sizeof(float));
+    assert_int_equal(nx, (size_t)2 * in_channels * 8 * 8);
+    size_t no = (size_t)2 * 4 * 8 * 8;
+    float *out = malloc(no * sizeof(float));
     static const char *const cases[] = {"1", "500", "999", "mix"};
     for (int k = 0; k < 4; k++) {
         char tn[32], on[32];
         snprintf(tn, sizeof tn, "t_%s", cases[k]);
         snprintf(on, sizeof on, "out_%s", cases[k]);
-        float *t = tensor_f32(ef, tn, NULL), *ref = tensor_f32(ef, on, NULL);
+        size_t nr;
+        float *t = tensor_f32(ef, tn, NULL), *ref = tensor_f32(ef, on, &nr);
+        assert_int_equal(nr, no);
         if (tmu_forward_nchw(u, a, x, 2, 8, 8, t, ctx, T, out, err, sizeof err)) fail_msg("%s: %s", name, err);
-        double md = 0, mr = 0;
-        for (size_t i = 0; i < nx; i++) {
-            md = fmax(md, fabs((double)out[i] - ref[i]));
-            mr = fmax(mr, fabs((double)ref[i]));
-        }
+        double md, mr;
+        mtu_err_max(out, ref, no, &md, &mr);
         printf("  %s %-6s t=%-4s rel err %.2e (max|ref| %.3f), arena peak %zu bytes\n", name,
                single ? "single" : "folder", cases[k], md / mr, mr, te_arena_peak(a));
         assert_true(mr > 0);
@@ -109,10 +98,14 @@ static void check_model(const char *name, int single) {
     te_backend_destroy(be);
 }
 
-static void test_sd1_folder(void **s) { (void)s; check_model("sd1-tiny", 0); }
-static void test_sd1_single(void **s) { (void)s; check_model("sd1-tiny", 1); }
-static void test_sd2_folder(void **s) { (void)s; check_model("sd2-tiny", 0); }
-static void test_sd2_single(void **s) { (void)s; check_model("sd2-tiny", 1); }
+static void test_sd1_folder(void **s) { (void)s; check_model("sd1-tiny", 0, 4); }
+static void test_sd1_single(void **s) { (void)s; check_model("sd1-tiny", 1, 4); }
+static void test_sd2_folder(void **s) { (void)s; check_model("sd2-tiny", 0, 4); }
+static void test_sd2_single(void **s) { (void)s; check_model("sd2-tiny", 1, 4); }
+/* sd1-inpaint-tiny (tests/golden/make_inpaint_golden.py): sd1-tiny's UNet with
+ * 9 input channels (latent, mask, masked-image latent), x [2,9,8,8] -> [2,4,8,8] */
+static void test_inpaint_folder(void **s) { (void)s; check_model("sd1-inpaint-tiny", 0, 9); }
+static void test_inpaint_single(void **s) { (void)s; check_model("sd1-inpaint-tiny", 1, 9); }
 
 /* Every pair of the fixture's key map, with the layout found in the file. */
 static void check_keymap(const char *name) {
@@ -265,7 +258,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sd1_folder), cmocka_unit_test(test_sd1_single), cmocka_unit_test(test_sd2_folder),
         cmocka_unit_test(test_sd2_single), cmocka_unit_test(test_keymap),     cmocka_unit_test(test_bad_tensors),
-        cmocka_unit_test(test_arena_cap),
+        cmocka_unit_test(test_arena_cap),  cmocka_unit_test(test_inpaint_folder), cmocka_unit_test(test_inpaint_single),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

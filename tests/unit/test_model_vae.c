@@ -19,6 +19,7 @@
 #include "safetensors.h"
 #include "te_cpu.h"
 #include "vae.h"
+#include "model_test_util.h"
 
 #define GD TESSERA_GOLDEN_DIR "/models"
 
@@ -26,9 +27,8 @@ static te_backend *be;
 
 static int setup(void **st) {
     (void)st;
-    te_cpu_options o = {.n_threads = 2, .isa = -1};
     char err[256];
-    return te_cpu_backend_create(&o, &be, err, sizeof err) == TE_OK ? 0 : -1;
+    return (be = mtu_backend_try(err, sizeof err)) ? 0 : -1;
 }
 static int teardown(void **st) {
     (void)st;
@@ -37,29 +37,12 @@ static int teardown(void **st) {
 }
 
 static float *read_f32(const tst_file *f, const char *name, const tst_tensor **tt) {
-    char err[256];
-    const tst_tensor *t = tst_find(f, name);
-    assert_non_null(t);
-    float *p = malloc(t->numel * sizeof *p);
-    assert_int_equal(tst_to_f32(t, p, t->numel, err, sizeof err), 0);
-    if (tt) *tt = t;
-    return p;
-}
-
-static double rel_err(const float *a, const float *b, size_t n) {
-    double md = 0, mr = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (!(d <= md)) md = d;
-        if (fabs(b[i]) > mr) mr = fabs(b[i]);
-    }
-    return md / (mr > 0 ? mr : 1);
+    return mtu_read_f32(f, name, NULL, tt);
 }
 
 static void check_model(const char *model_path, const char *expected, int groups) {
     char err[512];
-    tck_model *m;
-    if (tck_open(model_path, NULL, &m, err, sizeof err)) fail_msg("%s", err);
+    tck_model *m = mtu_open_model(model_path);
     tmv_vae *v;
     tmv_options o = {.be = be, .norm_groups = groups};
     if (tmv_load(m, &v, &o, err, sizeof err)) fail_msg("%s: %s", model_path, err);
@@ -75,11 +58,11 @@ static void check_model(const char *model_path, const char *expected, int groups
     int B = (int)ti->shape[0], H = (int)ti->shape[2], W = (int)ti->shape[3];
     float *gm = malloc(tm->numel * sizeof *gm), *gs = malloc(tm->numel * sizeof *gs);
     if (tmv_encode(v, img, B, H, W, gm, gs, err, sizeof err)) fail_msg("%s", err);
-    double em = rel_err(gm, mean, tm->numel), es = rel_err(gs, std, tm->numel);
+    double em = mtu_rel_err(gm, mean, tm->numel), es = mtu_rel_err(gs, std, tm->numel);
     float *gi = malloc(ti->numel * sizeof *gi);
     if (tmv_decode(v, lat, (int)tl->shape[0], (int)tl->shape[2], (int)tl->shape[3], gi, err, sizeof err))
         fail_msg("%s", err);
-    double ed = rel_err(gi, dec, ti->numel);
+    double ed = mtu_rel_err(gi, dec, ti->numel);
     printf("  %s: encode mean %.3g std %.3g, decode %.3g\n", model_path, em, es, ed);
     assert_true(em <= 1e-4 && es <= 1e-4 && ed <= 1e-4);
     free(img), free(mean), free(std), free(lat), free(dec), free(gm), free(gs), free(gi);

@@ -49,21 +49,16 @@ static int teardown(void **state) {
     return 0;
 }
 
-/* Known divergences, schedules only. A1111's lark Earley parser resolves the
- * ambiguity between a bracket construct and raw top-level characters in a
- * way we do not model: when a construct is followed by exactly two stray
- * top-level ] ) : characters (e.g. "[x:y:2]::"), it takes the brackets as
- * plain text; we keep the construct (as for every other suffix). */
-static const char *const known_divergent[] = {
-    "BREAK[x:y:2]::",
-    "\\\xc3\xa9[x:y:2])] 0.5",
-};
-
-static int divergent(const char *p) {
-    for (size_t i = 0; i < sizeof known_divergent / sizeof *known_divergent; i++)
-        if (strcmp(p, known_divergent[i]) == 0) return 1;
-    return 0;
-}
+/* Schedules: A1111's lark Earley parser reads some top-level constructs
+ * followed by stray ] ) : characters as plain text ("[x:2]::" is text,
+ * "[x:2]:" and "[x:2]:::" are not). worker/text/prompt_schedule.c
+ * (raw_wins) models a construct followed by plain stray characters; the
+ * golden file has such cases (SCHED_AMBIG in make_text_golden.py). Not
+ * modelled, measured against lark 1.3.1 at 10 steps: on 6,000 prompts of
+ * random_syntax_prompts' alphabet 1 differs (73 before the rule), on 6,000
+ * more bracket-heavy ones 21 (236 before), all where two top-level
+ * constructs share a run of stray characters or a later construct is itself
+ * read as text, e.g. "[x:2]::[x:2]::" (lark keeps the first schedule). */
 
 static int g_bad;
 #define BAD(...) do { if (g_bad++ < 12) fprintf(stderr, __VA_ARGS__); } while (0)
@@ -150,7 +145,6 @@ static void test_golden(void **state) {
         /* schedules */
         const char *key;
         json_t *v;
-        if (divergent(p)) { fprintf(stderr, "known divergence, schedules not compared: [%s]\n", p); goto and_split; }
         json_object_foreach(json_object_get(c, "schedules"), key, v) check_schedule(p, atoi(key), NULL, v, "schedule");
         json_t *h = json_object_get(c, "schedules_hires");
         tpr_sched_opts ho = {.hires_steps = (int)json_integer_value(json_object_get(h, "hires_steps"))};
@@ -158,7 +152,6 @@ static void test_golden(void **state) {
         json_t *old = json_object_get(c, "schedules_old");
         tpr_sched_opts oo = {.use_old_scheduling = 1};
         check_schedule(p, (int)json_integer_value(json_object_get(old, "steps")), &oo, json_object_get(old, "value"), "old");
-    and_split:;
         /* AND */
         tpr_and_list a;
         json_t *aw = json_object_get(c, "and");

@@ -10,7 +10,12 @@
  *   plain:       ([^\\[]():|] | \\.)+
  *
  * Where the reference's Earley parser has several parses, we take the one
- * it resolves to: a bracket construct wins over raw text when it parses.
+ * it resolves to: a bracket construct wins over raw text when it parses,
+ * except for the top-level cases raw_wins() approximates. (lark resolves a
+ * top-level construct followed by stray ] ) : characters by the insertion
+ * order of its SPPF families, which depends on the whole raw run and on the
+ * constructs around it; raw_wins() reproduces it for a construct followed by
+ * plain stray characters, the residue is described in tests/unit/test_prompt.c.)
  * Anything the grammar rejects ('|' outside brackets, a trailing
  * backslash) makes the whole prompt plain text for every step. Construct
  * results are memoized per position, so parsing is linear even on hostile
@@ -257,6 +262,58 @@ static int parse_construct(parser *p, size_t i) {
     return r;
 }
 
+/* Top-level raw characters from i: ] ) : and any ( [ that opens no construct. */
+static size_t raw_run(parser *p, size_t i) {
+    size_t k = 0;
+    while (i < p->n) {
+        char c = p->s[i];
+        if (c == '(' || c == '[') {
+            if (parse_construct(p, i) >= 0) break;
+        } else if (c != ')' && c != ']' && c != ':') break;
+        i++, k++;
+    }
+    return k;
+}
+
+static int is_emphasis(const parser *p, const node *nd) {
+    if (nd->type != N_SEQ || nd->count < 3) return 0;
+    const node *f = &p->nodes[p->kids[nd->first]];
+    return f->type == N_TEXT && f->len == 1 && (p->s[f->off] == '[' || p->s[f->off] == '(');
+}
+
+/* Constructs that close together at the end of r: 1 for [x:2], 2 for [[x:2]]
+ * or ([x:2]), 3 for [[[x:2]]] (an emphasis whose last item is a construct
+ * that ends right before its closing bracket adds one). */
+static int chain_depth(const parser *p, int r) {
+    const node *nd = &p->nodes[r];
+    if (!is_emphasis(p, nd)) return 1;
+    const node *in = &p->nodes[p->kids[nd->first + nd->count - 2]]; /* the last prompt */
+    if (in->type != N_SEQ || in->count == 0) return 1;
+    int last = p->kids[in->first + in->count - 1];
+    const node *l = &p->nodes[last];
+    int construct = l->type == N_SCHED || l->type == N_ALT || is_emphasis(p, l);
+    return construct && l->end + 1 == nd->end ? 1 + chain_depth(p, last) : 1;
+}
+
+/* Whether A1111's lark parser reads the top-level construct r as raw text
+ * (its brackets become raw characters and its contents top-level text, where
+ * the constructs inside are decided again). Measured against lark 1.x with
+ * the grammar of a1111-compat.md 3.2, k = the raw characters that follow r
+ * and d = chain_depth(r):
+ *   [x:2]+k      (d 1) raw iff k is even and >= 2  ("[x:2]::" is plain text)
+ *   [[x:2]]+k    (d 2) all raw iff k is odd        (the inner one sees k+1)
+ *   [[[x:2]]]+k  (d 3) all raw iff k is even and >= 2
+ * i.e. raw iff k >= 1 and k + d is odd (for an emphasis with no schedule
+ * inside either reading gives the same text). An alternation never is (a
+ * top-level '|' would not parse). Not modelled: lark's choice also depends on
+ * neighbouring constructs that it turns into raw text itself, e.g.
+ * "[x:2]::[x:2]::" keeps the first one (see test_prompt.c for the residue). */
+static int raw_wins(parser *p, int r) {
+    if (p->nodes[r].type == N_ALT) return 0;
+    size_t k = raw_run(p, p->nodes[r].end);
+    return k >= 1 && (k + (size_t)chain_depth(p, r)) % 2 == 1;
+}
+
 /* start: returns an N_SEQ node, or -1 when the grammar rejects the text. */
 static int parse_start(parser *p) {
     ivec k = {0};
@@ -266,7 +323,7 @@ static int parse_start(parser *p) {
         char c = p->s[i];
         if (c == '(' || c == '[') {
             int r = parse_construct(p, i);
-            if (r >= 0) { ipush(p, &k, r); i = p->nodes[r].end; continue; }
+            if (r >= 0 && !raw_wins(p, r)) { ipush(p, &k, r); i = p->nodes[r].end; continue; }
         }
         if (c == '(' || c == '[' || c == ')' || c == ']' || c == ':') {
             ipush(p, &k, text_node(p, i, 1)); /* one raw character */
