@@ -283,11 +283,20 @@ int td_redis_up(const td_redis *r) { return r && r->ac_up && r->ac; }
 int td_redis_sub_up(const td_redis *r) { return r && r->sub_up && r->sub; }
 long long td_redis_errors(const td_redis *r) { return r ? r->errors : 0; }
 
-static void pending_free(pending *p) {
-    free(p->av);
-    free(p->al);
-    free(p);
+/* A pending record and its argument vectors in one allocation. */
+static pending *pending_new(int argc) {
+    size_t head = (sizeof(pending) + 15) & ~(size_t)15;
+    pending *p = calloc(1, head + (sizeof(const char *) + sizeof(size_t)) * (size_t)argc);
+    if (!p) return NULL;
+    p->argc = argc;
+    if (argc > 0) { /* plain format-string commands keep av NULL */
+        p->av = (const char **)((char *)p + head);
+        p->al = (size_t *)(p->av + argc);
+    }
+    return p;
 }
+
+static void pending_free(pending *p) { free(p); }
 
 static int send_pending(pending *p);
 
@@ -323,18 +332,11 @@ static int send_pending(pending *p) {
 
 int td_redis_argv(td_redis *r, td_redis_cb *cb, void *priv, int argc, const char **argv, const size_t *lens) {
     if (!td_redis_up(r)) return -1;
-    pending *p = calloc(1, sizeof *p);
+    pending *p = pending_new(argc);
     if (!p) return -1;
     p->r = r;
     p->cb = cb;
     p->priv = priv;
-    p->argc = argc;
-    p->av = malloc(sizeof *p->av * (size_t)argc);
-    p->al = malloc(sizeof *p->al * (size_t)argc);
-    if (!p->av || !p->al) {
-        pending_free(p);
-        return -1;
-    }
     for (int i = 0; i < argc; i++) {
         p->av[i] = argv[i];
         p->al[i] = lens ? lens[i] : strlen(argv[i]);
@@ -348,7 +350,7 @@ int td_redis_argv(td_redis *r, td_redis_cb *cb, void *priv, int argc, const char
 
 int td_redis_cmd(td_redis *r, td_redis_cb *cb, void *priv, const char *fmt, ...) {
     if (!td_redis_up(r)) return -1;
-    pending *p = calloc(1, sizeof *p);
+    pending *p = pending_new(0);
     if (!p) return -1;
     p->r = r;
     p->cb = cb;
@@ -367,19 +369,12 @@ int td_redis_cmd(td_redis *r, td_redis_cb *cb, void *priv, const char *fmt, ...)
 int td_redis_script(td_redis *r, const td_script *s, td_redis_cb *cb, void *priv, int argc, const char **argv,
                     const size_t *lens) {
     if (!td_redis_up(r)) return -1;
-    pending *p = calloc(1, sizeof *p);
+    pending *p = pending_new(argc + 4);
     if (!p) return -1;
     p->r = r;
     p->cb = cb;
     p->priv = priv;
     p->script = s;
-    p->argc = argc + 4;
-    p->av = malloc(sizeof *p->av * (size_t)p->argc);
-    p->al = malloc(sizeof *p->al * (size_t)p->argc);
-    if (!p->av || !p->al) {
-        pending_free(p);
-        return -1;
-    }
     p->av[0] = "EVALSHA";
     p->al[0] = 7;
     p->av[1] = s->sha;

@@ -183,6 +183,32 @@ static json_t *accepted_body(const td_server *s, const char *id, const char *sta
     return json_pack("{s:s, s:s, s:o}", "id", id, "status", state, "links", links);
 }
 
+/* The 202 answer to a new job, formatted directly: the same bytes
+ * td_reply_json(accepted_body()) would give (key order included), without
+ * building and dumping a jansson tree on the hottest path. Ids are hex; the
+ * public URL is copied as is when it needs no JSON escaping, else the generic
+ * path answers. */
+static void reply_accepted(td_req *r, const char *id, const char *self) {
+    int generic = strlen(self) + sizeof "/images/{n}" > 512; /* td_link would truncate */
+    for (const unsigned char *p = (const unsigned char *)self; *p && !generic; p++)
+        if (*p == '"' || *p == '\\' || *p < 0x20) generic = 1;
+    if (generic) {
+        td_reply_json(r, 202, accepted_body(r->srv, id, "queued"));
+        return;
+    }
+    char body[4 * 512 + 160];
+    int n = snprintf(body, sizeof body,
+                     "{\"id\":\"%s\",\"status\":\"queued\",\"links\":{\"self\":\"%s\",\"events\":\"%s/events\","
+                     "\"cancel\":\"%s\",\"images\":\"%s/images/{n}\"}}\n",
+                     id, self, self, self, self);
+    if (n <= 0 || (size_t)n >= sizeof body) {
+        td_reply_json(r, 202, accepted_body(r->srv, id, "queued"));
+        return;
+    }
+    evhttp_add_header(evhttp_request_get_output_headers(r->req), "Cache-Control", "no-store");
+    td_reply_raw(r, 202, "application/json", body, (size_t)n);
+}
+
 static void set_location(td_req *r, const char *id) {
     char self[512];
     td_link(r->srv, self, sizeof self, "/v1/jobs/%s", id);
@@ -216,8 +242,10 @@ static void on_submit(redisReply *rep, void *priv) {
         submit_ctx *c = r->data;
         tlog_write(&s->log, TLOG_INFO, "job %s queued: type %s pool %s owner %s", c->id, c->sub.type, c->sub.pool,
                    r->owner);
-        set_location(r, c->id);
-        td_reply_json(r, 202, accepted_body(s, c->id, "queued"));
+        char self[512];
+        td_link(s, self, sizeof self, "/v1/jobs/%s", c->id);
+        evhttp_add_header(evhttp_request_get_output_headers(r->req), "Location", self);
+        reply_accepted(r, c->id, self);
     } else if (!strcmp(what, "exists") && v->type == REDIS_REPLY_STRING && tjob_is_valid_id(v->str)) {
         snprintf(r->id, sizeof r->id, "%s", v->str);
         if (td_redis_cmd(s->redis, on_existing_state, r, "HGET %sjob:%s state", s->cfg->key_prefix, r->id))
@@ -299,7 +327,7 @@ void td_h_jobs_post(td_req *r) {
         int bl = snprintf(both, sizeof both, "%s\n%s", r->owner, idem);
         unsigned char d[SHA256_DIGEST_LENGTH];
         SHA256((const unsigned char *)both, (size_t)bl, d);
-        for (int i = 0; i < 32; i++) snprintf(c->idem + 2 * i, 3, "%02x", d[i]);
+        tjob_hex(d, sizeof d, c->idem);
     }
     snprintf(c->prio, sizeof c->prio, "%d", c->sub.priority);
     snprintf(c->max_attempts, sizeof c->max_attempts, "%lld", s->cfg->max_attempts);

@@ -100,10 +100,9 @@ void td_reply_raw(td_req *r, int status, const char *ctype, const void *data, si
     struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
     evhttp_add_header(h, "X-Request-Id", r->rid);
     if (ctype) evhttp_add_header(h, "Content-Type", ctype);
-    struct evbuffer *b = evbuffer_new();
-    if (b && len) evbuffer_add(b, data, len);
-    evhttp_send_reply(r->req, status, NULL, b);
-    if (b) evbuffer_free(b);
+    /* the request's own output buffer: no evbuffer to make and free */
+    if (len) evbuffer_add(evhttp_request_get_output_buffer(r->req), data, len);
+    evhttp_send_reply(r->req, status, NULL, NULL);
     finish(r, status);
     td_req_free(r);
 }
@@ -224,12 +223,12 @@ static void set_request_id(td_req *r) {
         }
     }
     unsigned char b[8] = {0};
-    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
+    if (tjob_random_bytes(b, sizeof b)) {
         static unsigned long long ctr;
         unsigned long long v = ++ctr ^ (unsigned long long)time(NULL) << 20;
         memcpy(b, &v, sizeof b);
     }
-    for (int i = 0; i < 8; i++) snprintf(r->rid + 2 * i, 3, "%02x", b[i]);
+    tjob_hex(b, sizeof b, r->rid);
 }
 
 static int check_auth(td_req *r) {

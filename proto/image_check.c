@@ -11,7 +11,9 @@
  * reports as a failed job with the decoder's message. */
 #include "image_io.h"
 
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <turbojpeg.h>
 #include <webp/decode.h>
@@ -37,13 +39,47 @@ static unsigned long long png_data_size(unsigned w, unsigned h, int depth, int c
     return total;
 }
 
+/* One inflate state per thread, reset for each image: inflateInit and
+ * inflateEnd per upload allocate and free zlib's ~40 KB of state and window,
+ * which costs more than inflating a small image. Freed when the thread ends. */
+static pthread_key_t zs_key;
+static pthread_once_t zs_once = PTHREAD_ONCE_INIT;
+
+static void zs_destroy(void *p) {
+    inflateEnd(p);
+    free(p);
+}
+
+static void zs_key_init(void) {
+    if (pthread_key_create(&zs_key, zs_destroy)) zs_key = (pthread_key_t)-1;
+}
+
+static z_stream *zs_get(void) {
+    pthread_once(&zs_once, zs_key_init);
+    int keyed = zs_key != (pthread_key_t)-1;
+    z_stream *zs = keyed ? pthread_getspecific(zs_key) : NULL;
+    if (zs && inflateReset(zs) == Z_OK) return zs;
+    if (zs) {
+        pthread_setspecific(zs_key, NULL);
+        zs_destroy(zs);
+    }
+    zs = calloc(1, sizeof *zs);
+    if (!zs) return NULL;
+    if (inflateInit(zs) != Z_OK) {
+        free(zs);
+        return NULL;
+    }
+    if (keyed && pthread_setspecific(zs_key, zs) == 0) return zs;
+    zs_destroy(zs);
+    return NULL;
+}
+
 static int check_png(const uint8_t *buf, size_t len, char *err, size_t errlen) {
     size_t pos = 8;
     int seen_ihdr = 0, seen_idat = 0, idat_done = 0;
     unsigned long long expect = 0, got = 0;
-    z_stream zs;
-    memset(&zs, 0, sizeof zs);
-    if (inflateInit(&zs) != Z_OK) {
+    z_stream *zp = zs_get();
+    if (!zp) {
         snprintf(err, errlen, "PNG: cannot initialise zlib");
         return -1;
     }
@@ -79,21 +115,21 @@ static int check_png(const uint8_t *buf, size_t len, char *err, size_t errlen) {
                 goto done;
             }
             seen_idat = 1;
-            zs.next_in = (Bytef *)data;
-            zs.avail_in = n;
-            while (zs.avail_in && zrc == Z_OK) {
-                zs.next_out = scratch;
-                zs.avail_out = sizeof scratch;
-                zrc = inflate(&zs, Z_NO_FLUSH);
-                got += sizeof scratch - zs.avail_out;
-                if (zrc == Z_BUF_ERROR && zs.avail_out == 0) zrc = Z_OK;
+            zp->next_in = (Bytef *)data;
+            zp->avail_in = n;
+            while (zp->avail_in && zrc == Z_OK) {
+                zp->next_out = scratch;
+                zp->avail_out = sizeof scratch;
+                zrc = inflate(zp, Z_NO_FLUSH);
+                got += sizeof scratch - zp->avail_out;
+                if (zrc == Z_BUF_ERROR && zp->avail_out == 0) zrc = Z_OK;
                 if (got > expect) {
                     snprintf(err, errlen, "PNG: image data is longer than the header says");
                     goto done;
                 }
             }
             if (zrc != Z_OK && zrc != Z_STREAM_END) {
-                snprintf(err, errlen, "PNG: corrupt image data (zlib: %s)", zs.msg ? zs.msg : "error");
+                snprintf(err, errlen, "PNG: corrupt image data (zlib: %s)", zp->msg ? zp->msg : "error");
                 goto done;
             }
         } else {
@@ -108,11 +144,11 @@ static int check_png(const uint8_t *buf, size_t len, char *err, size_t errlen) {
     }
     /* drain whatever zlib still holds */
     while (zrc == Z_OK) {
-        zs.next_out = scratch;
-        zs.avail_out = sizeof scratch;
-        zrc = inflate(&zs, Z_FINISH);
-        got += sizeof scratch - zs.avail_out;
-        if (zs.avail_out == sizeof scratch) break;
+        zp->next_out = scratch;
+        zp->avail_out = sizeof scratch;
+        zrc = inflate(zp, Z_FINISH);
+        got += sizeof scratch - zp->avail_out;
+        if (zp->avail_out == sizeof scratch) break;
     }
     if (zrc != Z_STREAM_END || got != expect) {
         snprintf(err, errlen, "PNG: image data is incomplete (%llu of %llu bytes)", got, expect);
@@ -120,8 +156,7 @@ static int check_png(const uint8_t *buf, size_t len, char *err, size_t errlen) {
     }
     rc = 0;
 done:
-    inflateEnd(&zs);
-    return rc;
+    return rc; /* the state stays with the thread; zs_get resets it */
 }
 
 static int check_jpeg(const uint8_t *buf, size_t len, char *err, size_t errlen) {

@@ -21,6 +21,10 @@ int tjob_state_from_name(const char *name, tjob_state *out);
 int tjob_is_valid_id(const char *s);
 /* A new time-sortable id, TJOB_ID_LEN chars plus NUL. */
 int tjob_new_id(char out[TJOB_ID_LEN + 1]);
+/* n random bytes (getrandom, buffered per thread); 0 or -1. */
+int tjob_random_bytes(void *out, size_t n);
+/* n bytes as 2n lowercase hex digits plus a NUL. */
+void tjob_hex(const unsigned char *in, size_t n, char *out);
 
 /* Priorities map to one stream per pool and level: 0 high, 1 normal, 2 low. */
 #define TJOB_PRIORITIES 3

@@ -1,17 +1,25 @@
 -- common.lua: helpers prepended to every Tessera script (see proto/embed_lua.cmake).
 -- ARGV[1] is always the key prefix (default "tessera:"); docs/redis.md lists the keys.
+-- Only what a script uses is prepended: the lines above the first "-- @part"
+-- always, then each "-- @part NAME" block whose NAME (the local it defines)
+-- occurs as a word in the script or in another block taken (defining a dozen
+-- closures and tables on every call is a measurable cost of each script).
+-- Keep a block's definition after the blocks it uses.
 -- Timestamps are Redis TIME in milliseconds, so several daemons and workers
 -- with skewed clocks still agree.
 local P = ARGV[1]
 local GROUP = 'workers'
 
+-- @part now_ms
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- @part jkey
 local function jkey(id) return P .. 'job:' .. id end
 
+-- @part emit
 -- Append an event to the job's event stream and announce it on the pub/sub
 -- channel the daemons' SSE endpoints listen to. data is a table.
 local function emit(id, kind, data)
@@ -24,6 +32,7 @@ local function emit(id, kind, data)
   return sid
 end
 
+-- @part observe
 -- Prometheus-style histogram kept in a hash: one field per bucket (not
 -- cumulative; the daemon accumulates when it formats), plus sum and count.
 local function observe(hkey, seconds, buckets)
@@ -40,19 +49,24 @@ local function observe(hkey, seconds, buckets)
   redis.call('HINCRBY', hkey, 'count', 1)
 end
 
+-- @part WAIT_BUCKETS
 local WAIT_BUCKETS = {0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600}
+-- @part RUN_BUCKETS
 local RUN_BUCKETS = {0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600}
 
+-- @part json_str
 local function json_str(s)
   if s == nil or s == false or s == '' then return 'null' end
   return cjson.encode(s)
 end
 
+-- @part json_num
 local function json_num(s)
   if s == nil or s == false or s == '' then return 'null' end
   return tostring(tonumber(s))
 end
 
+-- @part job_summary
 -- The job summary used by webhook bodies (the same fields GET /v1/jobs/{id} shows).
 local function job_summary(id)
   local h = redis.call('HGETALL', jkey(id))
@@ -77,6 +91,7 @@ local function job_summary(id)
     .. ',"images":[' .. table.concat(imgs, ',') .. '],"metadata":' .. meta .. '}'
 end
 
+-- @part webhook_enqueue
 -- Queue a webhook delivery for an event when the job asked for it. The body
 -- is fixed now, so every retry sends the same bytes (with a fresh signature).
 local function webhook_enqueue(id, event, now)
@@ -97,12 +112,14 @@ local function webhook_enqueue(id, event, now)
   redis.call('ZADD', P .. 'webhooks:due', now, did)
 end
 
+-- @part index_state
 -- Move a job between the per-state index sets.
 local function index_state(id, from, to, score)
   if from then redis.call('ZREM', P .. 'jobs:state:' .. from, id) end
   if to then redis.call('ZADD', P .. 'jobs:state:' .. to, score, id) end
 end
 
+-- @part drop_entry
 -- Remove the job's stream entry: acknowledged and deleted, so XLEN and the
 -- group's pending list only ever hold live work.
 local function drop_entry(id)
@@ -113,6 +130,7 @@ local function drop_entry(id)
   end
 end
 
+-- @part expire_job
 -- Everything a job owns expires together once the job is final.
 local function expire_job(id, retention)
   local k = jkey(id)
@@ -132,6 +150,7 @@ local function expire_job(id, retention)
   end
 end
 
+-- @part finalize
 -- Final state change shared by finish, cancel and the give-up path of claim.
 local function finalize(id, state, code, msg, now, retention)
   local k = jkey(id)

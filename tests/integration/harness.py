@@ -19,6 +19,7 @@ import base64
 import http.client
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -195,12 +196,38 @@ class Redis:
         return int(t[0]) * 1000 + int(t[1]) // 1000
 
     def script(self, name, *argv):
-        """EVAL proto/lua/<name>.lua with common.lua prepended, as the build does; no keys."""
-        with open(os.path.join(LUA_DIR, "common.lua")) as f:
-            common = f.read()
-        with open(os.path.join(LUA_DIR, name + ".lua")) as f:
-            body = f.read()
-        return self("EVAL", common + "\n" + body, 0, *argv)
+        """EVAL proto/lua/<name>.lua with what it uses of common.lua prepended, as the build does; no keys."""
+        return self("EVAL", lua_source(name), 0, *argv)
+
+
+def lua_source(name):
+    """proto/lua/<name>.lua as the build embeds it (proto/embed_lua.cmake): the
+    header of common.lua, then each "-- @part NAME" block whose NAME occurs as
+    a word in the script or in a block already taken, in common.lua's order."""
+    with open(os.path.join(LUA_DIR, "common.lua")) as f:
+        common = f.read()
+    with open(os.path.join(LUA_DIR, name + ".lua")) as f:
+        body = f.read()
+    chunks = common.split("\n-- @part ")
+    header, parts = chunks[0], []
+    for c in chunks[1:]:
+        pname, _, text = c.partition("\n")
+        parts.append((pname.strip(), text))
+    take = [False] * len(parts)
+    seen = body
+    changed = True
+    while changed:
+        changed = False
+        for i, (pname, text) in enumerate(parts):
+            if not take[i] and re.search(r"(^|[^A-Za-z0-9_])" + re.escape(pname) + r"([^A-Za-z0-9_]|$)", seen):
+                take[i] = True
+                seen += "\n" + text
+                changed = True
+    out = header
+    for i, (_, text) in enumerate(parts):
+        if take[i]:
+            out += "\n" + text
+    return out + "\n" + body
 
 
 class RedisServer:
