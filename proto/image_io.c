@@ -689,41 +689,12 @@ done:
 
 /* ---- PNG text read-back ------------------------------------------------------ */
 
+static uint8_t *inflate_capped(const uint8_t *in, size_t inlen, size_t cap, size_t *outlen, int *too_big);
+
 /* Inflate a zlib stream into a malloc'ed NUL-terminated buffer (<= TI_TEXT_MAX). */
 static uint8_t *inflate_text(const uint8_t *in, size_t inlen, size_t *outlen) {
-    z_stream zs;
-    memset(&zs, 0, sizeof(zs));
-    if (inflateInit(&zs) != Z_OK) return NULL;
-    size_t cap = inlen * 4 + 64, len = 0;
-    if (cap > TI_TEXT_MAX) cap = TI_TEXT_MAX;
-    uint8_t *out = malloc(cap + 1);
-    int zr = Z_OK;
-    zs.next_in = (Bytef *)in;
-    zs.avail_in = (uInt)(inlen > 0xffffffffu ? 0xffffffffu : inlen);
-    while (out) {
-        if (len == cap) {
-            if (cap >= TI_TEXT_MAX) break;
-            size_t ncap = cap * 2 > TI_TEXT_MAX ? TI_TEXT_MAX : cap * 2;
-            uint8_t *n = realloc(out, ncap + 1);
-            if (!n) break;
-            out = n;
-            cap = ncap;
-        }
-        zs.next_out = out + len;
-        zs.avail_out = (uInt)(cap - len);
-        zr = inflate(&zs, Z_NO_FLUSH);
-        len = cap - zs.avail_out;
-        if (zr == Z_STREAM_END || (zr != Z_OK && zr != Z_BUF_ERROR)) break;
-        if (zr == Z_BUF_ERROR && zs.avail_in == 0) break; /* truncated */
-    }
-    inflateEnd(&zs);
-    if (!out || zr != Z_STREAM_END) {
-        free(out);
-        return NULL;
-    }
-    out[len] = '\0';
-    *outlen = len;
-    return out;
+    int too_big;
+    return inflate_capped(in, inlen, TI_TEXT_MAX, outlen, &too_big);
 }
 
 /* Decode one text chunk whose keyword matched; data points past "key\0". */
@@ -782,4 +753,470 @@ int ti_png_read_text(const uint8_t *buf, size_t len, const char *key, char **val
         pos += 12 + (size_t)clen;
     }
     return pos == len ? 0 : -1;
+}
+
+/* ---- all PNG text chunks (ti_png_read_texts) ---------------------------------- */
+
+#define TI_TEXT_MAX_CHUNKS 65536
+#define TI_TEXT_TOTAL_MAX ((size_t)64 << 20)
+
+static int utf8_valid(const uint8_t *s, size_t len) {
+    size_t i = 0;
+    while (i < len)
+        if (utf8_next(s, len, &i) < 0) return 0;
+    return 1;
+}
+
+/* Inflate at most cap bytes.  Returns the malloc'ed NUL-terminated data, or
+ * NULL with *too_big set when the stream inflates past cap (else a broken
+ * stream or OOM). */
+static uint8_t *inflate_capped(const uint8_t *in, size_t inlen, size_t cap, size_t *outlen,
+                               int *too_big) {
+    z_stream zs;
+    memset(&zs, 0, sizeof(zs));
+    *too_big = 0;
+    if (inflateInit(&zs) != Z_OK) return NULL;
+    size_t bufcap = inlen * 4 + 64, len = 0;
+    if (bufcap > cap) bufcap = cap;
+    uint8_t *out = malloc(bufcap + 1);
+    int zr = Z_OK;
+    zs.next_in = (Bytef *)in;
+    zs.avail_in = (uInt)(inlen > 0xffffffffu ? 0xffffffffu : inlen);
+    while (out) {
+        if (len == bufcap) {
+            if (bufcap >= cap) {
+                /* Full: over the cap unless the stream ends right here. */
+                uint8_t probe;
+                zs.next_out = &probe;
+                zs.avail_out = 1;
+                zr = inflate(&zs, Z_NO_FLUSH);
+                if (zr != Z_STREAM_END || zs.avail_out == 0) {
+                    *too_big = zs.avail_out == 0 || zr == Z_OK;
+                    zr = Z_DATA_ERROR;
+                }
+                break;
+            }
+            size_t ncap = bufcap * 2 > cap ? cap : bufcap * 2;
+            uint8_t *n = realloc(out, ncap + 1);
+            if (!n) break;
+            out = n;
+            bufcap = ncap;
+        }
+        zs.next_out = out + len;
+        zs.avail_out = (uInt)(bufcap - len);
+        zr = inflate(&zs, Z_NO_FLUSH);
+        len = bufcap - zs.avail_out;
+        if (zr == Z_STREAM_END || (zr != Z_OK && zr != Z_BUF_ERROR)) break;
+        if (zr == Z_BUF_ERROR && zs.avail_in == 0) break; /* truncated */
+    }
+    inflateEnd(&zs);
+    if (!out || zr != Z_STREAM_END) {
+        free(out);
+        return NULL;
+    }
+    out[len] = '\0';
+    *outlen = len;
+    return out;
+}
+
+void ti_png_texts_free(ti_png_text *texts, int ntexts) {
+    if (!texts) return;
+    for (int i = 0; i < ntexts; i++) {
+        free((char *)texts[i].key);
+        free((char *)texts[i].value);
+    }
+    free(texts);
+}
+
+typedef struct {
+    ti_png_text *v;
+    int n, cap;
+    size_t total; /* text bytes so far, inflate attempts included */
+} text_list;
+
+/* Takes ownership of key and value (frees them on failure). */
+static int text_list_add(text_list *l, char *key, char *value) {
+    if (!key || !value) goto fail;
+    l->total += strlen(value);
+    if (l->n >= TI_TEXT_MAX_CHUNKS || l->total > TI_TEXT_TOTAL_MAX) goto fail;
+    if (l->n == l->cap) {
+        int ncap = l->cap ? l->cap * 2 : 8;
+        ti_png_text *nv = realloc(l->v, sizeof(*nv) * (size_t)ncap);
+        if (!nv) goto fail;
+        l->v = nv;
+        l->cap = ncap;
+    }
+    l->v[l->n].key = key;
+    l->v[l->n].value = value;
+    l->n++;
+    return 0;
+fail:
+    free(key);
+    free(value);
+    return -1;
+}
+
+/* Inflate a text stream within what is left of the total budget.  Returns
+ * the text, or NULL with *rc: 0 = undecodable, -1 = over the total / OOM. */
+static char *text_inflate(text_list *l, const uint8_t *in, size_t n, int *rc) {
+    size_t left = TI_TEXT_TOTAL_MAX - (l->total < TI_TEXT_TOTAL_MAX ? l->total : TI_TEXT_TOTAL_MAX);
+    size_t cap = left < TI_TEXT_MAX ? left : TI_TEXT_MAX;
+    size_t ulen = 0;
+    int too_big = 0;
+    uint8_t *u = inflate_capped(in, n, cap, &ulen, &too_big);
+    *rc = 0;
+    if (!u && too_big) {
+        if (cap < TI_TEXT_MAX) *rc = -1;
+        l->total += cap; /* a bomb still spends the budget */
+    }
+    return (char *)u;
+}
+
+/* One text chunk into the list: 0 (added or skipped) or -1 (limits / OOM). */
+static int text_chunk_collect(text_list *l, const uint8_t *type, const uint8_t *d, size_t n) {
+    const uint8_t *z = memchr(d, 0, n);
+    size_t klen = z ? (size_t)(z - d) : n;
+    const uint8_t *v = z ? z + 1 : d + n;
+    size_t vlen = (size_t)(d + n - v);
+    if (klen == 0) return 0;
+    int rc = 0;
+    if (memcmp(type, "tEXt", 4) == 0)
+        return text_list_add(l, latin1_to_utf8(d, klen), latin1_to_utf8(v, vlen));
+    if (memcmp(type, "zTXt", 4) == 0) {
+        if (vlen > 0 && v[0] != 0) return 0; /* unknown compression method */
+        char *val = NULL;
+        if (vlen > 1) {
+            uint8_t *u = (uint8_t *)text_inflate(l, v + 1, vlen - 1, &rc);
+            if (rc < 0) return -1;
+            if (u) {
+                val = latin1_to_utf8(u, strlen((char *)u));
+                free(u);
+                if (!val) return -1;
+            }
+        }
+        if (!val) val = calloc(1, 1);
+        return text_list_add(l, latin1_to_utf8(d, klen), val);
+    }
+    /* iTXt: key\0 flag method lang\0 translated\0 text */
+    if (!z || vlen < 2) return 0;
+    int compressed = v[0] != 0, method = v[1];
+    const uint8_t *p = v + 2, *end = d + n;
+    for (int field = 0; field < 2; field++) {
+        const uint8_t *zz = memchr(p, 0, (size_t)(end - p));
+        if (!zz || !utf8_valid(p, (size_t)(zz - p))) return 0;
+        p = zz + 1;
+    }
+    size_t tlen = (size_t)(end - p);
+    char *val;
+    if (compressed) {
+        if (method != 0) return 0;
+        val = text_inflate(l, p, tlen, &rc);
+        if (rc < 0) return -1;
+        if (!val) return 0;
+        tlen = strlen(val);
+    } else {
+        val = malloc(tlen + 1);
+        if (!val) return -1;
+        memcpy(val, p, tlen);
+        val[tlen] = '\0';
+        tlen = strlen(val); /* a NUL ends the C string */
+    }
+    if (!utf8_valid((const uint8_t *)val, tlen)) {
+        free(val);
+        return 0;
+    }
+    return text_list_add(l, latin1_to_utf8(d, klen), val);
+}
+
+int ti_png_read_texts(const uint8_t *buf, size_t len, ti_png_text **texts, int *ntexts) {
+    *texts = NULL;
+    *ntexts = 0;
+    if (!buf || len < 8 || memcmp(buf, PNG_SIG, 8) != 0) return 0;
+    text_list l = {0};
+    int seen_idat = 0;
+    size_t pos = 8;
+    while (len - pos >= 12) {
+        uint32_t clen = be32(buf + pos);
+        const uint8_t *type = buf + pos + 4;
+        if (clen > 0x7fffffffu || len - pos - 12 < clen) break;
+        const uint8_t *d = buf + pos + 8;
+        if (memcmp(type, "IDAT", 4) == 0) {
+            seen_idat = 1;
+        } else if (memcmp(type, "IEND", 4) == 0) {
+            break;
+        } else if (memcmp(type, "tEXt", 4) == 0 || memcmp(type, "zTXt", 4) == 0 ||
+                   memcmp(type, "iTXt", 4) == 0) {
+            if (text_chunk_collect(&l, type, d, clen) != 0) {
+                ti_png_texts_free(l.v, l.n);
+                return -1;
+            }
+        }
+        pos += 12 + (size_t)clen;
+    }
+    if (!seen_idat) { /* ended (or broke) before any pixel data */
+        ti_png_texts_free(l.v, l.n);
+        return -1;
+    }
+    *texts = l.v;
+    *ntexts = l.n;
+    return 0;
+}
+
+/* ---- EXIF UserComment (ti_read_exif_comment) ------------------------------------ */
+
+static uint32_t le32(const uint8_t *p) {
+    return ((uint32_t)p[3] << 24) | ((uint32_t)p[2] << 16) | ((uint32_t)p[1] << 8) | p[0];
+}
+
+static uint32_t tiff32(const uint8_t *p, int be) { return be ? be32(p) : le32(p); }
+static unsigned tiff16(const uint8_t *p, int be) {
+    return be ? ((unsigned)p[0] << 8 | p[1]) : ((unsigned)p[1] << 8 | p[0]);
+}
+
+/* The 12-byte entry of tag in the IFD at off, or NULL. */
+static const uint8_t *ifd_entry(const uint8_t *t, size_t n, int be, uint32_t off, unsigned tag) {
+    if (off > n || n - off < 2) return NULL;
+    unsigned cnt = tiff16(t + off, be);
+    for (unsigned i = 0; i < cnt; i++) {
+        size_t e = (size_t)off + 2 + (size_t)i * 12;
+        if (e > n || n - e < 12) return NULL;
+        if (tiff16(t + e, be) == tag) return t + e;
+    }
+    return NULL;
+}
+
+/* The bytes of an IFD entry's value, bounds-checked. */
+static int ifd_value(const uint8_t *t, size_t n, int be, const uint8_t *e, const uint8_t **v,
+                     size_t *vlen) {
+    uint64_t unit;
+    switch (tiff16(e + 2, be)) {
+    case 1: case 2: case 6: case 7: unit = 1; break;
+    case 3: case 8: unit = 2; break;
+    case 4: case 9: case 11: case 13: unit = 4; break;
+    case 5: case 10: case 12: unit = 8; break;
+    default: return 0;
+    }
+    uint64_t size = (uint64_t)tiff32(e + 4, be) * unit;
+    if (size <= 4) {
+        *v = e + 8;
+        *vlen = (size_t)size;
+        return 1;
+    }
+    uint32_t off = tiff32(e + 8, be);
+    if (off > n || (uint64_t)(n - off) < size) return 0;
+    *v = t + off;
+    *vlen = (size_t)size;
+    return 1;
+}
+
+typedef struct {
+    char *d;
+    size_t n, cap;
+    int oom;
+} ubuf;
+
+static void ubuf_cp(ubuf *b, long cp) {
+    if (cp == 0 || b->oom) return; /* U+0000 dropped */
+    if (b->cap - b->n < 5) {
+        size_t ncap = b->cap ? b->cap * 2 : 64;
+        char *nd = realloc(b->d, ncap);
+        if (!nd) {
+            b->oom = 1;
+            return;
+        }
+        b->d = nd;
+        b->cap = ncap;
+    }
+    char *o = b->d + b->n;
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        b->n += 1;
+    } else if (cp < 0x800) {
+        o[0] = (char)(0xc0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3f));
+        b->n += 2;
+    } else if (cp < 0x10000) {
+        o[0] = (char)(0xe0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        o[2] = (char)(0x80 | (cp & 0x3f));
+        b->n += 3;
+    } else {
+        o[0] = (char)(0xf0 | (cp >> 18));
+        o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+        o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        o[3] = (char)(0x80 | (cp & 0x3f));
+        b->n += 4;
+    }
+}
+
+/* UTF-8 with invalid bytes replaced by U+FFFD (replace) or dropped. */
+static void ubuf_utf8(ubuf *b, const uint8_t *s, size_t n, int replace) {
+    size_t i = 0;
+    while (i < n) {
+        long cp = utf8_next(s, n, &i);
+        if (cp < 0) {
+            i++;
+            if (replace) ubuf_cp(b, 0xfffd);
+        } else {
+            ubuf_cp(b, cp);
+        }
+    }
+}
+
+/* Decoded UserComment (malloc'ed, NULL when empty); *oom on allocation failure. */
+static char *user_comment_decode(const uint8_t *v, size_t n, int tiff_be, int *oom) {
+    ubuf b = {0};
+    if (n >= 8 && memcmp(v, "UNICODE\0", 8) == 0) {
+        const uint8_t *s = v + 8;
+        size_t sn = n - 8;
+        int be;
+        if (sn >= 2 && s[0] == 0xfe && s[1] == 0xff) {
+            be = 1;
+            s += 2;
+            sn -= 2;
+        } else if (sn >= 2 && s[0] == 0xff && s[1] == 0xfe) {
+            be = 0;
+            s += 2;
+            sn -= 2;
+        } else {
+            /* ASCII-range text in UTF-16BE has its zero bytes at even offsets. */
+            size_t ze = 0, zo = 0;
+            for (size_t i = 0; i < sn; i++)
+                if (s[i] == 0) *(i & 1 ? &zo : &ze) += 1;
+            be = ze > zo ? 1 : zo > ze ? 0 : tiff_be;
+        }
+        size_t i = 0;
+        while (i + 1 < sn) {
+            unsigned u = be ? ((unsigned)s[i] << 8 | s[i + 1]) : ((unsigned)s[i + 1] << 8 | s[i]);
+            i += 2;
+            if (u >= 0xd800 && u <= 0xdbff && i + 1 < sn) {
+                unsigned u2 = be ? ((unsigned)s[i] << 8 | s[i + 1]) : ((unsigned)s[i + 1] << 8 | s[i]);
+                if (u2 >= 0xdc00 && u2 <= 0xdfff) {
+                    i += 2;
+                    ubuf_cp(&b, 0x10000 + (((long)u - 0xd800) << 10) + (u2 - 0xdc00));
+                    continue;
+                }
+            }
+            ubuf_cp(&b, u >= 0xd800 && u <= 0xdfff ? 0xfffd : (long)u);
+        }
+        if (i < sn) ubuf_cp(&b, 0xfffd); /* odd trailing byte */
+    } else if (n >= 8 && (memcmp(v, "ASCII\0\0\0", 8) == 0 || memcmp(v, "JIS\0\0\0\0\0", 8) == 0)) {
+        ubuf_utf8(&b, v + 8, n - 8, 1);
+    } else {
+        ubuf_utf8(&b, v, n, 0);
+    }
+    if (b.oom) {
+        free(b.d);
+        *oom = 1;
+        return NULL;
+    }
+    if (b.n == 0) {
+        free(b.d);
+        return NULL;
+    }
+    b.d[b.n] = '\0'; /* ubuf_cp keeps >= 1 spare byte */
+    return b.d;
+}
+
+/* UserComment of a TIFF block: 0 (maybe *comment), -1 on OOM. */
+static int tiff_user_comment(const uint8_t *t, size_t n, char **comment) {
+    if (n >= 6 && memcmp(t, "Exif\0\0", 6) == 0) {
+        t += 6;
+        n -= 6;
+    }
+    if (n < 8) return 0;
+    int be;
+    if (memcmp(t, "MM\0*", 4) == 0) be = 1;
+    else if (memcmp(t, "II*\0", 4) == 0) be = 0;
+    else return 0;
+    const uint8_t *e = ifd_entry(t, n, be, tiff32(t + 4, be), 0x8769);
+    if (!e) return 0;
+    e = ifd_entry(t, n, be, tiff32(e + 8, be), 0x9286);
+    const uint8_t *v;
+    size_t vlen;
+    if (!e || !ifd_value(t, n, be, e, &v, &vlen)) return 0;
+    int oom = 0;
+    *comment = user_comment_decode(v, vlen, be, &oom);
+    return oom ? -1 : 0;
+}
+
+/* Locate the EXIF block: 1 found, 0 none, -1 malformed. */
+static int png_find_exif(const uint8_t *buf, size_t len, const uint8_t **t, size_t *tn) {
+    int seen_idat = 0, found = 0;
+    size_t pos = 8;
+    while (len - pos >= 12) {
+        uint32_t clen = be32(buf + pos);
+        const uint8_t *type = buf + pos + 4;
+        if (clen > 0x7fffffffu || len - pos - 12 < clen) break;
+        if (memcmp(type, "IDAT", 4) == 0) seen_idat = 1;
+        else if (memcmp(type, "IEND", 4) == 0) break;
+        else if (memcmp(type, "eXIf", 4) == 0 && !found) {
+            *t = buf + pos + 8;
+            *tn = clen;
+            found = 1;
+        }
+        pos += 12 + (size_t)clen;
+    }
+    return seen_idat ? found : -1;
+}
+
+static int jpeg_find_exif(const uint8_t *b, size_t len, const uint8_t **t, size_t *tn) {
+    int found = 0;
+    size_t pos = 2; /* after SOI */
+    for (;;) {
+        if (pos >= len || b[pos] != 0xff) return -1;
+        while (pos < len && b[pos] == 0xff) pos++; /* fill bytes */
+        if (pos >= len) return -1;
+        uint8_t m = b[pos++];
+        if (m == 0xda) return found; /* SOS: the metadata is behind us */
+        if (m == 0x01 || (m >= 0xd0 && m <= 0xd7)) continue;
+        if (m == 0x00 || m == 0xd8 || m == 0xd9) return -1;
+        if (len - pos < 2) return -1;
+        size_t sl = ((size_t)b[pos] << 8) | b[pos + 1];
+        if (sl < 2 || len - pos < sl) return -1;
+        if (m == 0xe1 && !found && sl >= 8 && memcmp(b + pos + 2, "Exif\0\0", 6) == 0) {
+            *t = b + pos + 2;
+            *tn = sl - 2;
+            found = 1;
+        }
+        pos += sl;
+    }
+}
+
+static int webp_find_exif(const uint8_t *b, size_t len, const uint8_t **t, size_t *tn) {
+    int found = 0, chunks = 0;
+    size_t end = 8 + (size_t)le32(b + 4);
+    if (end > len) end = len;
+    if (end < 12) return -1;
+    size_t pos = 12;
+    while (end - pos >= 8) {
+        uint32_t cl = le32(b + pos + 4);
+        if (cl > end - pos - 8) return -1; /* truncated chunk */
+        if (memcmp(b + pos, "EXIF", 4) == 0 && !found) {
+            *t = b + pos + 8;
+            *tn = cl;
+            found = 1;
+        }
+        chunks++;
+        size_t adv = 8 + (size_t)cl + (cl & 1);
+        if (adv > end - pos) break;
+        pos += adv;
+    }
+    return chunks ? found : -1;
+}
+
+int ti_read_exif_comment(const uint8_t *buf, size_t len, char **comment) {
+    *comment = NULL;
+    const uint8_t *t = NULL;
+    size_t tn = 0;
+    int r;
+    switch (ti_detect(buf, len)) {
+    case TI_FMT_PNG: r = png_find_exif(buf, len, &t, &tn); break;
+    case TI_FMT_JPEG: r = jpeg_find_exif(buf, len, &t, &tn); break;
+    case TI_FMT_WEBP: r = webp_find_exif(buf, len, &t, &tn); break;
+    default: return 0;
+    }
+    if (r <= 0) return r;
+    if (tiff_user_comment(t, tn, comment) != 0) return -1;
+    return 1;
 }

@@ -100,4 +100,35 @@ int ti_encode_png_progress(const ti_image *img, const ti_png_text *texts, int nt
 int ti_png_read_text(const uint8_t *buf, size_t len, const char *key,
                      char **value);
 
+/* Every tEXt / zTXt / iTXt chunk of a PNG, in file order, as PIL reads
+ * them: keys Latin-1 -> UTF-8 (a chunk with an empty key is skipped);
+ * tEXt / zTXt values Latin-1 -> UTF-8 (a tEXt without a NUL is a key with
+ * an empty value, an undecodable zTXt stream gives ""); iTXt values must be
+ * UTF-8, and an iTXt that is malformed or not UTF-8 is skipped.  Values are
+ * C strings: an embedded NUL ends them.  Chunk structure errors before the
+ * first IDAT make the file malformed; after it (truncated pixel data) the
+ * walk stops and keeps what it has.  Limits: 65536 chunks, 64 MiB of text.
+ * On success *texts is a malloc'ed array of *ntexts entries whose key and
+ * value are malloc'ed (free all with ti_png_texts_free; NULL when none).
+ * Returns 0 (also for a buffer that is not a PNG: no texts), -1 when
+ * malformed or over the limits (*texts NULL, *ntexts 0). */
+int ti_png_read_texts(const uint8_t *buf, size_t len, ti_png_text **texts, int *ntexts);
+void ti_png_texts_free(ti_png_text *texts, int ntexts);
+
+/* The EXIF UserComment (tag 0x9286 of the Exif IFD) of a JPEG (first APP1
+ * "Exif\0\0" segment before SOS), WebP (first "EXIF" chunk) or PNG (first
+ * eXIf chunk), decoded as A1111 / piexif do: an 8-byte prefix names the
+ * encoding -- "UNICODE\0": UTF-16, big-endian as piexif writes it, little-
+ * endian when a BOM or the zero-byte pattern says so (ties follow the TIFF
+ * byte order); "ASCII\0\0\0" and "JIS\0\0\0\0\0": the bytes as UTF-8
+ * (invalid sequences -> U+FFFD; Shift-JIS is not converted); anything else
+ * (undefined prefix, shorter than 8 bytes): the whole value as UTF-8 with
+ * invalid bytes dropped.  U+0000 characters are removed.  A broken TIFF
+ * structure inside the EXIF block reads as "no UserComment".
+ * Returns 1 when the image has an EXIF block (*comment: malloc'ed, or NULL
+ * when it has no non-empty UserComment), 0 when it has none (or buf is not
+ * PNG/JPEG/WebP), -1 when the container is malformed before the pixel data
+ * (*comment NULL). */
+int ti_read_exif_comment(const uint8_t *buf, size_t len, char **comment);
+
 #endif

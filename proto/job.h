@@ -33,7 +33,9 @@ const char *tjob_priority_name(int p);
 typedef struct {
     int max_width, max_height;   /* output and input images */
     long long max_pixels;        /* width*height of any image */
-    int max_batch;               /* images per job */
+    int max_batch;               /* images per forward pass (batch_size) */
+    int max_images;              /* images per job (batch_size * n_iter), 64 */
+    int max_steps;               /* sampling steps, 150 */
     long long max_input_bytes;   /* decoded input image */
     long long max_metadata_bytes;
     const char *pools;           /* comma-separated list of pools accepted, e.g. "default,gpu-24g" */
@@ -77,5 +79,21 @@ int tjob_check_known_fields(const json_t *body, const char *const *known, tjob_e
 /* Per-type validators: take the body, write the canonical spec into spec. */
 int tjob_validate_extras(const json_t *body, const tjob_limits *lim, json_t *spec,
                          tjob_submission *out, tjob_error *err);
+/* txt2img, img2img and inpaint (job_sd.c; fields in docs/jobs-sd.md). For
+ * img2img/inpaint, out->input gets the packed inputs (tjob_inputs_pack). */
+int tjob_validate_txt2img(const json_t *body, const tjob_limits *lim, json_t *spec,
+                          tjob_submission *out, tjob_error *err);
+int tjob_validate_img2img(const json_t *body, const tjob_limits *lim, json_t *spec,
+                          tjob_submission *out, tjob_error *err);
+int tjob_validate_inpaint(const json_t *body, const tjob_limits *lim, json_t *spec,
+                          tjob_submission *out, tjob_error *err);
+
+/* Several input images in one stored blob (job_inputs.c): "TSIN", u32 count,
+ * then per image u32 length and the bytes (little endian). The image of an
+ * img2img job is first, its mask (if any) second. */
+#define TJOB_MAX_INPUTS 8
+int tjob_inputs_pack(const uint8_t *const *blobs, const size_t *lens, int n, uint8_t **out, size_t *outlen);
+/* Views into buf (no copies); returns the count (0..TJOB_MAX_INPUTS), -1 if malformed. */
+int tjob_inputs_unpack(const uint8_t *buf, size_t len, const uint8_t **blobs, size_t *lens, int max);
 
 #endif

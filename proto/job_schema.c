@@ -27,6 +27,8 @@ void tjob_limits_default(tjob_limits *l) {
     l->max_height = 8192;
     l->max_pixels = 8192LL * 8192;
     l->max_batch = 16;
+    l->max_images = 64;
+    l->max_steps = 150;
     l->max_input_bytes = 50LL << 20;
     l->max_metadata_bytes = 16 << 10;
     l->pools = "default";
@@ -189,6 +191,21 @@ static int validate_common(const json_t *body, const tjob_limits *lim, tjob_subm
     return 0;
 }
 
+/* The job types and their validators (job_<type>.c). A validator may change
+ * the type (an img2img with a mask becomes an inpaint): it then rewrites both
+ * out->type and spec's "type". */
+typedef int (*validate_fn)(const json_t *, const tjob_limits *, json_t *, tjob_submission *, tjob_error *);
+static const struct {
+    const char *type;
+    validate_fn fn;
+} validators[] = {
+    {"txt2img", tjob_validate_txt2img},
+    {"img2img", tjob_validate_img2img},
+    {"inpaint", tjob_validate_inpaint},
+    {"extras", tjob_validate_extras},
+};
+#define TJOB_TYPES "txt2img, img2img, inpaint, extras"
+
 int tjob_validate(const json_t *body, const tjob_limits *lim, tjob_submission *out, tjob_error *err) {
     memset(out, 0, sizeof *out);
     memset(err, 0, sizeof *err);
@@ -198,23 +215,26 @@ int tjob_validate(const json_t *body, const tjob_limits *lim, tjob_submission *o
     }
     json_t *type = json_object_get(body, "type");
     if (!type) {
-        tjob_fail(err, 422, "missing_field", "type", "type is required (one of: extras)");
+        tjob_fail(err, 422, "missing_field", "type", "type is required (one of: " TJOB_TYPES ")");
         return -1;
     }
     if (!json_is_string(type)) {
-        tjob_fail(err, 422, "invalid_field", "type", "type must be a string (one of: extras)");
+        tjob_fail(err, 422, "invalid_field", "type", "type must be a string (one of: " TJOB_TYPES ")");
         return -1;
     }
     const char *t = json_string_value(type);
-    if (strcmp(t, "extras") != 0) {
-        tjob_fail(err, 422, "invalid_field", "type", "unknown job type '%.64s' (this farm runs: extras)", t);
+    validate_fn validate = NULL;
+    for (size_t i = 0; i < sizeof validators / sizeof validators[0]; i++)
+        if (!strcmp(t, validators[i].type)) validate = validators[i].fn;
+    if (!validate) {
+        tjob_fail(err, 422, "invalid_field", "type", "unknown job type '%.64s' (this farm runs: " TJOB_TYPES ")", t);
         return -1;
     }
     snprintf(out->type, sizeof out->type, "%s", t);
     if (validate_common(body, lim, out, err)) goto fail;
     json_t *spec = json_object();
     json_object_set_new(spec, "type", json_string(t));
-    int rc = tjob_validate_extras(body, lim, spec, out, err);
+    int rc = validate(body, lim, spec, out, err);
     if (rc == 0) {
         out->spec_json = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
         if (!out->spec_json) {

@@ -308,11 +308,13 @@ static int cmd_simple_get(const cli_settings *s, const char *path) {
 
 int tcli_eval_main(int argc, char **argv);  /* eval_cmd.c */
 int tcli_model_main(int argc, char **argv); /* eval_cmd.c */
+int tcli_render_main(int argc, char **argv); /* render_cmd.c */
 
 int main(int argc, char **argv) {
     /* local model commands: own option parsing (eval_cmd.c) */
     if (argc > 1 && !strcmp(argv[1], "eval")) return tcli_eval_main(argc, argv);
     if (argc > 1 && !strcmp(argv[1], "model")) return tcli_model_main(argc, argv);
+    if (argc > 1 && !strcmp(argv[1], "render")) return tcli_render_main(argc, argv);
     cli_settings s = {0};
     char err[1024], **rest = NULL;
     int nrest = 0;
@@ -374,7 +376,7 @@ int main(int argc, char **argv) {
     } else if (!strcmp(cmd, "workers") && !arg) {
         rc = cmd_simple_get(&s, "/v1/workers");
     } else {
-        fprintf(stderr, "tessera: usage: tessera sample OUT.png | extras IMAGE | submit JOB.json | status ID | wait ID | fetch ID | "
+        fprintf(stderr, "tessera: usage: tessera render JOB.json | sample OUT.png | extras IMAGE | submit JOB.json | status ID | wait ID | fetch ID | "
                         "cancel ID | jobs | workers   (tessera --help for settings)\n");
     }
     free(rest);

@@ -216,7 +216,8 @@ int tw_queue_progress(tw_worker *w, const tw_claimed *c, double fraction, int st
 }
 
 int tw_queue_finish(tw_worker *w, const tw_claimed *c, const char *state, const char *code, const char *message,
-                    uint8_t **images, const size_t *lens, int nimages, char *err, size_t errlen) {
+                    uint8_t **images, const size_t *lens, int nimages, const char *info_json, char *err,
+                    size_t errlen) {
     /* results first, with a TTL so an attempt that dies before finishing leaves nothing behind for long */
     for (int i = 0; i < nimages; i++) {
         redisReply *r = redisCommand(w->redis, "SET %sjob:%s:image:%d:%d %b EX %lld", w->s->key_prefix, c->id,
@@ -235,8 +236,8 @@ int tw_queue_finish(tw_worker *w, const tw_claimed *c, const char *state, const 
     snprintf(att, sizeof att, "%d", c->attempt);
     snprintf(ret, sizeof ret, "%lld", w->s->retention);
     const char *argv[] = {w->s->key_prefix, c->id, w->s->name, state, code ? code : "", message ? message : "",
-                          n, att, ret};
-    redisReply *r = tred_script(w->redis, "finish", 0, 9, argv, NULL, err, errlen);
+                          n, att, ret, info_json ? info_json : ""};
+    redisReply *r = tred_script(w->redis, "finish", 0, 10, argv, NULL, err, errlen);
     if (!r) return -1;
     int rc = r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && !strcmp(r->element[0]->str, "ok") ? 0 : 1;
     freeReplyObject(r);

@@ -15,6 +15,8 @@ void tw_result_free(tw_result *r) {
     r->images = NULL;
     r->lens = NULL;
     r->n = 0;
+    free(r->info);
+    r->info = NULL;
 }
 
 tw_run_status tw_progress_report(tw_progress *p, double fraction, int step, int steps, const char *text,
@@ -62,6 +64,8 @@ tw_run_status tw_run_job(tw_worker *w, const tw_claimed *c, tw_result *r) {
     if (!strcmp(c->type, "extras"))
         return tw_run_extras(&p, c->spec, c->input, c->input_len, (int)w->s->threads, (int)w->s->png_compression,
                              r);
+    if (!strcmp(c->type, "txt2img") || !strcmp(c->type, "img2img") || !strcmp(c->type, "inpaint"))
+        return tw_run_sd(&p, c, r);
     snprintf(r->code, sizeof r->code, "unsupported_type");
     snprintf(r->message, sizeof r->message, "this worker cannot run jobs of type '%s'", c->type);
     return TW_RUN_FAILED;

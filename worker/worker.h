@@ -59,6 +59,10 @@ typedef struct {
     int npools;
     tw_shared shared;
     redisContext *redis;     /* the main thread's connection */
+    /* Stable Diffusion: the engine backend and the model cache, made on the
+     * first SD job and kept (main thread only) */
+    struct te_backend *engine;
+    struct tpl_cache *models;
 } tw_worker;
 
 long long tw_now_ms(void); /* CLOCK_MONOTONIC */
@@ -84,7 +88,8 @@ int tw_queue_progress(tw_worker *w, const tw_claimed *c, double fraction, int st
                       int *cancel, char *err, size_t errlen);
 /* Store results then write the final state. 0 ok, 1 stale, -1 error. */
 int tw_queue_finish(tw_worker *w, const tw_claimed *c, const char *state, const char *code, const char *message,
-                    uint8_t **images, const size_t *lens, int nimages, char *err, size_t errlen);
+                    uint8_t **images, const size_t *lens, int nimages, const char *info_json, char *err,
+                    size_t errlen);
 int tw_queue_release(tw_worker *w, const tw_claimed *c, char *err, size_t errlen);
 
 /* heartbeat.c */
@@ -107,6 +112,7 @@ typedef struct {
     uint8_t **images;
     size_t *lens;
     int n;
+    char *info;            /* result info JSON (seeds, infotexts, model), or NULL */
     char code[48];
     char message[512];
 } tw_result;
@@ -115,6 +121,10 @@ void tw_result_free(tw_result *r);
 tw_run_status tw_run_job(tw_worker *w, const tw_claimed *c, tw_result *r);
 
 /* job runners, one per type */
+/* run_sd.c: txt2img, img2img, inpaint */
+tw_run_status tw_run_sd(tw_progress *p, const tw_claimed *c, tw_result *r);
+void tw_sd_shutdown(tw_worker *w);
+
 tw_run_status tw_run_extras(tw_progress *p, const json_t *spec, const uint8_t *input, size_t input_len,
                             int threads, int png_level, tw_result *r);
 

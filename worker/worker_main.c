@@ -5,6 +5,7 @@
  * One process per GPU (or one on the CPU). See worker.h for the threads and
  * docs/redis.md for the queue protocol. */
 #include "config.h"
+#include "te_cpu.h"
 #include "worker.h"
 
 #include <signal.h>
@@ -115,7 +116,7 @@ static void finish_job(tw_worker *w, tw_claimed *c, tw_run_status st, tw_result 
     long long backoff = 200;
     for (int attempt = 0; attempt < 8; attempt++) {
         int rc = tw_queue_finish(w, c, state, code, msg, st == TW_RUN_OK ? r->images : NULL, r->lens,
-                                 st == TW_RUN_OK ? r->n : 0, err, sizeof err);
+                                 st == TW_RUN_OK ? r->n : 0, st == TW_RUN_OK ? r->info : NULL, err, sizeof err);
         if (rc == 0) {
             tlog_write(&w->log, TLOG_INFO, "job %s %s%s%s", c->id, state, msg[0] ? ": " : "", msg);
             return;
@@ -134,6 +135,7 @@ static void finish_job(tw_worker *w, tw_claimed *c, tw_run_status st, tw_result 
 }
 
 int main(int argc, char **argv) {
+    te_cpu_prepare_env(argc, argv); /* may re-exec once; see te_cpu.h */
     tw_settings s = {0};
     char err[1024];
     tcfg_result cr = tcfg_load(&spec, &s, argc, argv, NULL, NULL, err, sizeof err);
@@ -207,6 +209,7 @@ int main(int argc, char **argv) {
     w.shared.exiting = 1;
     pthread_mutex_unlock(&w.shared.mu);
     pthread_join(hb, NULL);
+    tw_sd_shutdown(&w);
     if (w.redis) redisFree(w.redis);
     tlog_write(&w.log, TLOG_INFO, "worker %s stopped after %lld jobs", s.name, w.shared.jobs_done);
     pthread_mutex_destroy(&w.shared.mu);

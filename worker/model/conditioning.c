@@ -161,3 +161,85 @@ int tcd_pad_tokens(float **z, int *n_tokens, int C, int target, const float *emp
     *n_tokens = target;
     return 0;
 }
+
+/* ---- a batch of texts, as A1111 encodes the texts of one prompt schedule ---- */
+
+int tcd_encode_batch(const ttok_tokenizer *tok, tmt_encoder *enc, const char *const *prompts, int n,
+                     int clip_skip, const tcd_opts *opts, tcd_cond *out, char *err, size_t errlen) {
+    tcd_opts o = opts ? *opts : tcd_default_opts();
+    tcd_emphasis mode = o.emphasis;
+    /* parse with the weights kept aside: emphasis is applied below, over the batch */
+    o.emphasis = mode == TCD_EMPHASIS_NONE ? TCD_EMPHASIS_NONE : TCD_EMPHASIS_IGNORE;
+    memset(out, 0, (size_t)n * sizeof *out);
+    int kmax = 0;
+    for (int i = 0; i < n; i++) {
+        if (tcd_encode_ex(tok, enc, prompts[i], clip_skip, &o, &out[i], err, errlen) < 0) goto fail;
+        if (out[i].n_chunks > kmax) kmax = out[i].n_chunks;
+    }
+    int C = tmt_hidden_size(enc);
+    size_t slab = (size_t)TPR_CHUNK_LEN * C;
+    float *empty = NULL;
+    for (int i = 0; i < n; i++) {
+        int k = out[i].n_chunks;
+        if (k == kmax) continue;
+        /* A1111 fills missing chunks with empty_chunk(): BOS, then EOS x 76, weights 1 */
+        if (!empty) {
+            int32_t ids[TPR_CHUNK_LEN];
+            ids[0] = TTOK_BOS;
+            for (int t = 1; t < TPR_CHUNK_LEN; t++) ids[t] = TTOK_EOS;
+            empty = malloc(slab * sizeof *empty);
+            if (!empty || tmt_encode(enc, ids, 1, out[i].clip_skip, empty, err, errlen) < 0) {
+                if (!empty) snprintf(err, errlen, "out of memory");
+                free(empty);
+                goto fail;
+            }
+        }
+        float *h = realloc(out[i].hidden, (size_t)kmax * slab * sizeof *h);
+        float *m = realloc(out[i].mult, (size_t)kmax * TPR_CHUNK_LEN * sizeof *m);
+        int32_t *id = realloc(out[i].ids, (size_t)kmax * TPR_CHUNK_LEN * sizeof *id);
+        if (h) out[i].hidden = h;
+        if (m) out[i].mult = m;
+        if (id) out[i].ids = id;
+        if (!h || !m || !id) {
+            free(empty);
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+        for (int c = k; c < kmax; c++) {
+            memcpy(h + (size_t)c * slab, empty, slab * sizeof *h);
+            for (int t = 0; t < TPR_CHUNK_LEN; t++) {
+                m[(size_t)c * TPR_CHUNK_LEN + t] = 1.0f;
+                id[(size_t)c * TPR_CHUNK_LEN + t] = t == 0 ? TTOK_BOS : TTOK_EOS;
+            }
+        }
+        out[i].n_chunks = kmax;
+        out[i].n_tokens = kmax * TPR_CHUNK_LEN;
+    }
+    free(empty);
+    if (mode == TCD_EMPHASIS_ORIGINAL || mode == TCD_EMPHASIS_NO_NORM) {
+        for (int c = 0; c < kmax; c++) {
+            double m0 = 0, m1 = 0;
+            for (int i = 0; i < n; i++) {
+                float *z = out[i].hidden + (size_t)c * slab;
+                const float *mk = out[i].mult + (size_t)c * TPR_CHUNK_LEN;
+                for (size_t q = 0; q < slab; q++) m0 += z[q];
+                for (int t = 0; t < TPR_CHUNK_LEN; t++)
+                    for (int ch = 0; ch < C; ch++) {
+                        float v = z[(size_t)t * C + ch] * mk[t];
+                        z[(size_t)t * C + ch] = v;
+                        m1 += v;
+                    }
+            }
+            if (mode == TCD_EMPHASIS_NO_NORM) continue;
+            float r = (float)(m0 / ((double)slab * n)) / (float)(m1 / ((double)slab * n));
+            for (int i = 0; i < n; i++) {
+                float *z = out[i].hidden + (size_t)c * slab;
+                for (size_t q = 0; q < slab; q++) z[q] *= r;
+            }
+        }
+    }
+    return 0;
+fail:
+    for (int i = 0; i < n; i++) tcd_cond_free(&out[i]);
+    return -1;
+}

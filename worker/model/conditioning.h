@@ -68,6 +68,15 @@ int tcd_encode_ex(const ttok_tokenizer *tok, tmt_encoder *enc, const char *promp
                   const tcd_opts *opts, tcd_cond *out, char *err, size_t errlen);
 void tcd_cond_free(tcd_cond *c);
 
+/* The texts of one prompt schedule encoded as ONE batch, as A1111's
+ * get_learned_conditioning does: every text gets the batch's largest chunk
+ * count (missing chunks are empty_chunk(): BOS + EOS x 76, weights 1), and
+ * the emphasis mean restoration of chunk i runs over all texts' chunk i
+ * together. out: n conds (each freed with tcd_cond_free). A batch of one
+ * equals tcd_encode_ex. */
+int tcd_encode_batch(const ttok_tokenizer *tok, tmt_encoder *enc, const char *const *prompts, int n,
+                     int clip_skip, const tcd_opts *opts, tcd_cond *out, char *err, size_t errlen);
+
 /* The short form: *out (malloc'ed, caller frees) = [1, *n_tokens, C]. */
 int tcd_encode(const ttok_tokenizer *tok, tmt_encoder *enc, const char *prompt, int clip_skip,
                const tcd_opts *opts, float **out, int *n_tokens, char *err, size_t errlen);

@@ -88,6 +88,7 @@ typedef struct {
     int seed_resize_from_h;
     int64_t ensd;             /* eta_noise_seed_delta, 0 = off */
     int channels;             /* latent channels; 0 means 4 */
+    int downscale;            /* VAE pixel->latent factor; 0 means 8 */
 } trng_noise_params;
 
 /* Seeds of image `index` (0-based over batch_size * n_iter) as A1111 assigns
@@ -96,7 +97,7 @@ typedef struct {
 void trng_image_seeds(const trng_noise_params *p, size_t index,
                       uint64_t *seed_out, uint64_t *subseed_out);
 
-/* Number of floats of one image's latent noise: channels * (h/8) * (w/8). */
+/* Number of floats of one image's latent noise: channels * (h/f) * (w/f), f = downscale. */
 size_t trng_latent_count(const trng_noise_params *p);
 
 /* First noise of image `index` into out[trng_latent_count(p)] (layout C,H,W),

@@ -54,11 +54,16 @@ static int channels_of(const trng_noise_params *p)
     return p->channels > 0 ? p->channels : 4;
 }
 
+static int factor_of(const trng_noise_params *p)
+{
+    return p->downscale > 0 ? p->downscale : 8;
+}
+
 size_t trng_latent_count(const trng_noise_params *p)
 {
-    if (!p || p->width < 8 || p->height < 8)
+    if (!p || p->width < factor_of(p) || p->height < factor_of(p))
         return 0;
-    return (size_t)channels_of(p) * (size_t)(p->height / 8) * (size_t)(p->width / 8);
+    return (size_t)channels_of(p) * (size_t)(p->height / factor_of(p)) * (size_t)(p->width / factor_of(p));
 }
 
 uint64_t trng_resolve_seed(int64_t seed, uint64_t entropy)
@@ -167,14 +172,15 @@ trng_status trng_image_noise(const trng_noise_params *p, size_t index, float *ou
 {
     if (sampler_gen)
         *sampler_gen = NULL;
-    if (!p || !out || p->width < 8 || p->height < 8)
+    int f = p ? factor_of(p) : 8;
+    if (!p || !out || p->width < f || p->height < f)
         return TRNG_EINVAL;
     trng_kind kind = draw_kind(p->source);
-    int c = channels_of(p), h = p->height / 8, w = p->width / 8;
+    int c = channels_of(p), h = p->height / f, w = p->width / f;
     int nh = h, nw = w;
     if (p->seed_resize_from_h > 0 && p->seed_resize_from_w > 0) {
-        nh = p->seed_resize_from_h / 8;
-        nw = p->seed_resize_from_w / 8;
+        nh = p->seed_resize_from_h / f;
+        nw = p->seed_resize_from_w / f;
         if (nh <= 0 || nw <= 0)
             return TRNG_EINVAL;
     }

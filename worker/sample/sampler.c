@@ -280,3 +280,13 @@ int tsm_sample(const tsm_model_schedule *m, const tsm_sample_params *p, const ts
     free(sig);
     return rc;
 }
+
+int tsm_run_timesteps_img2img(const tsm_model_schedule *m, const tsm_sample_params *p, int t_enc,
+                              const tsm_callbacks *cb, float *x, size_t n)
+{
+    int rc = check(p, cb, x);
+    if (rc) return rc;
+    if (!m || !SAMPLERS[p->sampler].timesteps) return TSM_ERR_ARG;
+    tsm__run r = {cb, p, m, n, resolved_eta(p)};
+    return tsm__run_timesteps_img2img(&r, p->sampler, t_enc, x);
+}

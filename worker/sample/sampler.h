@@ -27,8 +27,8 @@
  * sigmas[0] for k-diffusion samplers; timestep samplers use it as is) and
  * leaves the final latent in x.
  *
- * UniPC is listed and resolves but tsm_sample returns TSM_ERR_UNSUPPORTED for
- * it (see sampler_unipc.c).
+ * UniPC runs as A1111's (time_uniform, bh1/bh2, see sampler_unipc.c); its
+ * img2img path is not implemented (tsm_run_timesteps_img2img refuses it).
  *
  * Names follow A1111 1.10 (/sdapi/v1/samplers): names, aliases, options,
  * legacy combined names ("DPM++ 2M Karras") and the "_ka" aliases.
@@ -148,6 +148,14 @@ int tsm_sample_sigmas(const tsm_model_schedule *m, const tsm_sample_params *p,
  * already noised to sigmas[0].  Not for DDIM/PLMS/UniPC. */
 int tsm_run_k_sampler(const tsm_sample_params *p, const double *sigmas, size_t nsig,
                       const tsm_callbacks *cb, float *x, size_t n);
+
+/* img2img with a timestep sampler (DDIM, PLMS), as A1111's
+ * sd_samplers_timesteps: ts = tsm_ddim_timesteps(steps); x must already be
+ * sqrt(a)*init + sqrt(1-a)*noise with a = alphas_cumprod[ts[t_enc]]; the
+ * loop runs over ts[:t_enc] (t_enc - 1 model steps) and leaves the latent in
+ * x. UniPC: TSM_ERR_UNSUPPORTED. */
+int tsm_run_timesteps_img2img(const tsm_model_schedule *m, const tsm_sample_params *p, int t_enc,
+                              const tsm_callbacks *cb, float *x, size_t n);
 
 /* A1111 timesteps of DDIM/PLMS/UniPC for `steps`: range(0,1000,1000//s)+1
  * clipped to 999 (s = steps, +1 with discard).  Returns the count. */

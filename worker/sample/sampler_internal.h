@@ -30,6 +30,8 @@ int tsm__run_kdiff(const tsm__run *r, tsm_sampler_id id, const double *sig, size
                    float *x);
 /* sampler_timesteps.c: x = unit noise in, final latent out. */
 int tsm__run_timesteps(const tsm__run *r, tsm_sampler_id id, float *x);
+/* img2img: x already noised to alphas_cumprod[ts[t_enc]] (VP), runs timesteps[:t_enc]. */
+int tsm__run_timesteps_img2img(const tsm__run *r, tsm_sampler_id id, int t_enc, float *x);
 /* sampler_unipc.c */
 int tsm__run_unipc(const tsm__run *r, float *x);
 

@@ -54,7 +54,7 @@ static int eps_at(const tsm__run *r, const float *x_vp, int t, float *xk, float 
     return TSM_OK;
 }
 
-static int run_ddim_plms(const tsm__run *r, tsm_sampler_id id, float *x)
+static int run_ddim_plms(const tsm__run *r, tsm_sampler_id id, float *x, int limit)
 {
     const tsm_model_schedule *m = r->m;
     const size_t n = r->n;
@@ -64,6 +64,7 @@ static int run_ddim_plms(const tsm__run *r, tsm_sampler_id id, float *x)
     int discard = info->discard_next_to_last_sigma || r->p->always_discard_next_to_last_sigma;
     int rc = tsm_ddim_timesteps(r->p->steps, discard, ts, TSM_TRAIN_STEPS + 1, &L);
     if (rc) return rc;
+    if (limit > 0 && (size_t)limit < L) L = (size_t)limit; /* img2img: timesteps[:t_enc] */
     if (L < 2) return TSM_OK;
     float *mem = malloc(sizeof(float) * n * 10);
     if (!mem) return TSM_ERR_NOMEM;
@@ -132,7 +133,13 @@ static int run_ddim_plms(const tsm__run *r, tsm_sampler_id id, float *x)
 
 int tsm__run_timesteps(const tsm__run *r, tsm_sampler_id id, float *x)
 {
-    if (id == TSM_DDIM || id == TSM_PLMS) return run_ddim_plms(r, id, x);
+    if (id == TSM_DDIM || id == TSM_PLMS) return run_ddim_plms(r, id, x, 0);
     if (id == TSM_UNIPC) return tsm__run_unipc(r, x);
     return TSM_ERR_ARG;
+}
+
+int tsm__run_timesteps_img2img(const tsm__run *r, tsm_sampler_id id, int t_enc, float *x)
+{
+    if (id == TSM_DDIM || id == TSM_PLMS) return run_ddim_plms(r, id, x, t_enc);
+    return TSM_ERR_UNSUPPORTED;
 }

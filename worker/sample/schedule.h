@@ -38,7 +38,7 @@ enum {
     TSM_ERR_CALLBACK = -4,  /* a denoise/noise callback returned nonzero */
     TSM_ERR_UNKNOWN = -5,   /* unknown sampler / scheduler name */
     TSM_ERR_SPACE = -6,     /* output buffer too small */
-    TSM_ERR_UNSUPPORTED = -7 /* sampler listed but not implemented yet (UniPC) */
+    TSM_ERR_UNSUPPORTED = -7 /* this sampler cannot run this way (UniPC img2img) */
 };
 
 typedef enum {

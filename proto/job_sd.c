@@ -1,0 +1,547 @@
+/* job_sd.c - the Stable Diffusion jobs: txt2img, img2img and inpaint.
+ *
+ * The fields, their defaults and rules are docs/jobs-sd.md; this file is the
+ * only place that enforces them. Like every validator it finishes before
+ * anything is stored and refuses with 422 naming the field, so a client can
+ * fix its request, and it writes a canonical spec: every field present, names
+ * resolved (sampler "DPM++ 2M Karras" -> sampler "DPM++ 2M" + scheduler
+ * "Automatic"), random seeds drawn here, at submission, so that a retried job
+ * renders the same images on any worker.
+ *
+ * Images (img2img/inpaint) are base64 (a data: URL prefix is fine), decoded,
+ * probed from the header against the pixel limits before anything else reads
+ * them, then checked for completeness. The bytes do not go into the spec:
+ * out->input is the tjob_inputs_pack blob (image first, mask second) and the
+ * spec describes them under "input" and "mask".
+ *
+ * Decisions where the doc is silent:
+ *  - null means "absent" (the default) for every field; eta/model/vae keep
+ *    null as their canonical "default" value.
+ *  - Integers must be JSON integers and booleans JSON booleans (the A1111
+ *    routes coerce pydantic-style before they get here).
+ *  - An img2img body with a mask is an inpaint: the job's type becomes
+ *    "inpaint" and the inpaint fields are accepted. Inpaint fields without a
+ *    mask are refused (they would be silently meaningless).
+ *  - Given only one of width/height on img2img, the other still defaults to
+ *    the image's (rounded) size: the doc's rule applies per field.
+ *  - An unknown scheduler is refused (A1111 silently falls back to
+ *    Automatic; the /sdapi routes keep that behaviour, see a1111.c).
+ *  - UniPC runs txt2img only (tsm_run_timesteps_img2img refuses it) and
+ *    needs at least 3 steps (A1111 asserts its order 3 < the step count);
+ *    both are refused here rather than failing on a worker after queueing.
+ *  - enable_hr false/null is accepted (and dropped); true, any non-null hr_*
+ *    or firstphase_* field, and txt2img's denoising_strength (a hires field)
+ *    are refused with "hires fix is not supported yet".
+ *  - vae "Automatic" (any case) and null are the same: canonical null;
+ *    "None" keeps its canonical spelling. model "" is null.
+ *  - ensd is 0..4294967295; seed_resize_from_* need not be multiples of 8.
+ */
+#include "base64.h"
+#include "image_io.h"
+#include "job.h"
+#include "rng.h"
+#include "sampler.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define SD_MAX_PROMPT (64 << 10)
+#define SD_MAX_NAME 1024
+#define SD_MAX_SEED 4294967295LL
+#define SD_MAX_N_ITER 100
+
+/* ---- field helpers: absent or null -> default; wrong type or range -> 422 -- */
+
+static const json_t *field(const json_t *body, const char *name) {
+    const json_t *v = json_object_get(body, name);
+    return v && !json_is_null(v) ? v : NULL;
+}
+
+static int get_int(const json_t *body, const char *name, long long def, long long lo, long long hi,
+                   long long *out, tjob_error *err) {
+    const json_t *v = field(body, name);
+    *out = def;
+    if (!v) return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
+        tjob_fail(err, 422, "invalid_field", name, "%s must be an integer from %lld to %lld", name, lo, hi);
+        return -1;
+    }
+    *out = json_integer_value(v);
+    return 0;
+}
+
+static int get_num(const json_t *body, const char *name, double def, double lo, double hi, double *out,
+                   tjob_error *err) {
+    const json_t *v = field(body, name);
+    *out = def;
+    if (!v) return 0;
+    if (!json_is_number(v) || !(json_number_value(v) >= lo && json_number_value(v) <= hi)) {
+        tjob_fail(err, 422, "invalid_field", name, "%s must be a number from %g to %g", name, lo, hi);
+        return -1;
+    }
+    *out = json_number_value(v);
+    return 0;
+}
+
+static int get_bool(const json_t *body, const char *name, int def, int *out, tjob_error *err) {
+    const json_t *v = field(body, name);
+    *out = def;
+    if (!v) return 0;
+    if (!json_is_boolean(v)) {
+        tjob_fail(err, 422, "invalid_field", name, "%s must be true or false", name);
+        return -1;
+    }
+    *out = json_is_true(v);
+    return 0;
+}
+
+/* A string of at most maxlen bytes; *out stays def when absent. */
+static int get_str(const json_t *body, const char *name, const char *def, size_t maxlen, const char **out,
+                   tjob_error *err) {
+    const json_t *v = field(body, name);
+    *out = def;
+    if (!v) return 0;
+    if (!json_is_string(v)) {
+        tjob_fail(err, 422, "invalid_field", name, "%s must be a string", name);
+        return -1;
+    }
+    if (json_string_length(v) > maxlen) {
+        tjob_fail(err, 422, "invalid_field", name, "%s is %zu bytes; the limit is %zu", name, json_string_length(v),
+                  maxlen);
+        return -1;
+    }
+    *out = json_string_value(v);
+    return 0;
+}
+
+/* One of choices (case-insensitive) -> its canonical spelling. */
+static int get_choice(const json_t *body, const char *name, const char *const *choices, const char **out,
+                      tjob_error *err) {
+    const json_t *v = field(body, name);
+    *out = choices[0];
+    if (!v) return 0;
+    if (json_is_string(v))
+        for (int i = 0; choices[i]; i++)
+            if (!strcasecmp(json_string_value(v), choices[i])) {
+                *out = choices[i];
+                return 0;
+            }
+    char list[256] = "";
+    for (int i = 0; choices[i]; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s\"%s\"", i ? ", " : "", choices[i]);
+    tjob_fail(err, 422, "invalid_field", name, "%s must be one of %s", name, list);
+    return -1;
+}
+
+/* seed/subseed: negative = random, drawn now into [0, 4294967294) as A1111's
+ * random.randrange(4294967294); stored resolved. */
+static int get_seed(const json_t *body, const char *name, json_t *spec, tjob_error *err) {
+    const json_t *v = field(body, name);
+    long long s = -1;
+    if (v) {
+        if (!json_is_integer(v) || json_integer_value(v) > SD_MAX_SEED) {
+            tjob_fail(err, 422, "invalid_field", name, "%s must be an integer up to %lld (-1 = random)", name,
+                      SD_MAX_SEED);
+            return -1;
+        }
+        s = json_integer_value(v);
+    }
+    uint64_t entropy = 0;
+    if (s < 0 && tjob_random_bytes(&entropy, sizeof entropy)) {
+        tjob_fail(err, 500, "internal", name, "cannot draw a random %s", name);
+        return -1;
+    }
+    json_object_set_new(spec, name, json_integer((json_int_t)trng_resolve_seed(s < 0 ? -1 : s, entropy)));
+    return 0;
+}
+
+static int limit_or(int v, int def) { return v > 0 ? v : def; }
+
+/* ---- the fields of every SD job --------------------------------------------- */
+
+static const char *const common_fields[] = {
+    "prompt",  "negative_prompt", "seed",    "subseed", "subseed_strength", "seed_resize_from_w",
+    "seed_resize_from_h", "sampler_name", "scheduler", "steps", "cfg_scale", "width", "height",
+    "batch_size", "n_iter", "eta", "s_churn", "s_tmin", "s_tmax", "s_noise", "clip_skip", "model", "vae",
+    "rng", "ensd", "emphasis", "preview_every", NULL};
+static const char *const img2img_fields[] = {"image", "mask", "denoising_strength", "resize_mode",
+                                             "initial_noise_multiplier", NULL};
+static const char *const inpaint_fields[] = {"mask_blur", "mask_blur_x", "mask_blur_y", "mask_round",
+                                             "inpainting_fill", "inpaint_full_res", "inpaint_full_res_padding",
+                                             "inpainting_mask_invert", NULL};
+/* txt2img's hires fix (A1111 names), refused until it is implemented */
+static const char *const hires_fields[] = {"enable_hr", "denoising_strength", "firstphase_width", "firstphase_height",
+                                           "hr_scale", "hr_upscaler", "hr_second_pass_steps", "hr_resize_x",
+                                           "hr_resize_y", "hr_checkpoint_name", "hr_sampler_name", "hr_scheduler",
+                                           "hr_prompt", "hr_negative_prompt", "hr_additional_modules", "hr_cfg",
+                                           "hr_distilled_cfg", NULL};
+
+static int check_known(const json_t *body, const char *const *a, const char *const *b, const char *const *c,
+                       tjob_error *err) {
+    const char *known[96];
+    int n = 0;
+    const char *const *lists[3] = {a, b, c};
+    for (int l = 0; l < 3; l++)
+        for (int i = 0; lists[l] && lists[l][i] && n < 95; i++) known[n++] = lists[l][i];
+    known[n] = NULL;
+    return tjob_check_known_fields(body, known, err);
+}
+
+static int in_list(const char *key, const char *const *list) {
+    for (int i = 0; list[i]; i++)
+        if (!strcmp(key, list[i])) return 1;
+    return 0;
+}
+
+static void scheduler_list(char *buf, size_t cap) {
+    buf[0] = 0;
+    for (int i = 0; i < TSM_SCHED_COUNT; i++) {
+        const tsm_scheduler_info *s = tsm_scheduler_get((tsm_scheduler)i);
+        snprintf(buf + strlen(buf), cap - strlen(buf), "%s%s", i ? ", " : "", s->label);
+    }
+}
+
+static int sampler_fields(const json_t *body, int is_img, json_t *spec, tsm_sampler_id *out_id, tjob_error *err) {
+    const char *sname, *schname;
+    if (get_str(body, "sampler_name", NULL, 128, &sname, err) || get_str(body, "scheduler", NULL, 128, &schname, err))
+        return -1;
+    tsm_scheduler sch = TSM_SCHED_AUTOMATIC;
+    if (schname && *schname && tsm_scheduler_find(schname, &sch) != TSM_OK) {
+        char list[300];
+        scheduler_list(list, sizeof list);
+        tjob_fail(err, 422, "invalid_field", "scheduler", "unknown scheduler '%.64s' (one of: %s)", schname, list);
+        return -1;
+    }
+    tsm_sampler_id id;
+    if (tsm_resolve(sname, schname, &id, &sch) != TSM_OK) {
+        char list[400] = "";
+        const char *const *names = tsm_sampler_names();
+        for (int i = 0; names[i]; i++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", names[i]);
+        tjob_fail(err, 422, "invalid_field", "sampler_name", "unknown sampler '%.64s' (one of: %s)", sname, list);
+        return -1;
+    }
+    if (id == TSM_UNIPC && is_img) {
+        tjob_fail(err, 422, "invalid_field", "sampler_name", "UniPC is not supported for img2img/inpaint yet");
+        return -1;
+    }
+    *out_id = id;
+    json_object_set_new(spec, "sampler_name", json_string(tsm_sampler_get(id)->name));
+    json_object_set_new(spec, "scheduler", json_string(tsm_scheduler_get(sch)->label));
+    return 0;
+}
+
+/* Everything of the common table except width/height (sd_size). */
+static int sd_common(const json_t *body, const tjob_limits *lim, int is_img, json_t *spec, tjob_error *err) {
+    static const char *const rngs[] = {"GPU", "CPU", "NV", NULL};
+    static const char *const emphases[] = {"Original", "No norm", "Ignore", "None", NULL};
+    const char *s;
+    long long i;
+    double d;
+
+    if (get_str(body, "prompt", "", SD_MAX_PROMPT, &s, err)) return -1;
+    json_object_set_new(spec, "prompt", json_string(s));
+    if (get_str(body, "negative_prompt", "", SD_MAX_PROMPT, &s, err)) return -1;
+    json_object_set_new(spec, "negative_prompt", json_string(s));
+
+    if (get_seed(body, "seed", spec, err) || get_seed(body, "subseed", spec, err)) return -1;
+    if (get_num(body, "subseed_strength", 0, 0, 1, &d, err)) return -1;
+    json_object_set_new(spec, "subseed_strength", json_real(d));
+    static const char *const resize_names[2] = {"seed_resize_from_w", "seed_resize_from_h"};
+    for (int k = 0; k < 2; k++) {
+        const json_t *v = field(body, resize_names[k]);
+        long long r = 0;
+        if (v) {
+            if (!json_is_integer(v)) {
+                tjob_fail(err, 422, "invalid_field", resize_names[k], "%s must be an integer (0 or less = off)",
+                          resize_names[k]);
+                return -1;
+            }
+            r = json_integer_value(v);
+            int max = k ? lim->max_height : lim->max_width;
+            if (r <= 0)
+                r = 0;
+            else if (r < 64 || r > max) {
+                tjob_fail(err, 422, "invalid_field", resize_names[k], "%s must be 0 (off) or 64 to %d pixels",
+                          resize_names[k], max);
+                return -1;
+            }
+        }
+        json_object_set_new(spec, resize_names[k], json_integer(r));
+    }
+
+    tsm_sampler_id sampler;
+    if (sampler_fields(body, is_img, spec, &sampler, err)) return -1;
+
+    int max_steps = limit_or(lim->max_steps, 150);
+    if (get_int(body, "steps", 20, 1, max_steps, &i, err)) return -1;
+    if (sampler == TSM_UNIPC && i < 3) {
+        tjob_fail(err, 422, "invalid_field", "steps", "UniPC needs at least 3 steps (its order is 3)");
+        return -1;
+    }
+    json_object_set_new(spec, "steps", json_integer(i));
+    if (get_num(body, "cfg_scale", 7, 0, 100, &d, err)) return -1;
+    json_object_set_new(spec, "cfg_scale", json_real(d));
+
+    long long bs, ni;
+    int max_batch = limit_or(lim->max_batch, 16), max_images = limit_or(lim->max_images, 64);
+    if (get_int(body, "batch_size", 1, 1, max_batch, &bs, err) ||
+        get_int(body, "n_iter", 1, 1, SD_MAX_N_ITER, &ni, err))
+        return -1;
+    if (bs * ni > max_images) {
+        tjob_fail(err, 422, "invalid_field", "n_iter",
+                  "batch_size * n_iter is %lld images; the limit is %d per job", bs * ni, max_images);
+        return -1;
+    }
+    json_object_set_new(spec, "batch_size", json_integer(bs));
+    json_object_set_new(spec, "n_iter", json_integer(ni));
+    json_object_set_new(spec, "images", json_integer(bs * ni));
+
+    const json_t *eta = field(body, "eta");
+    if (eta && (!json_is_number(eta) || !(json_number_value(eta) >= 0) || json_number_value(eta) > 1e6)) {
+        tjob_fail(err, 422, "invalid_field", "eta", "eta must be null (the sampler's default) or a number >= 0");
+        return -1;
+    }
+    json_object_set_new(spec, "eta", eta ? json_real(json_number_value(eta)) : json_null());
+    static const char *const churn[4] = {"s_churn", "s_tmin", "s_tmax", "s_noise"};
+    static const double churn_def[4] = {0, 0, 0, 1};
+    for (int k = 0; k < 4; k++) {
+        if (get_num(body, churn[k], churn_def[k], 0, 1e6, &d, err)) return -1;
+        json_object_set_new(spec, churn[k], json_real(d));
+    }
+
+    if (get_int(body, "clip_skip", 1, 1, 12, &i, err)) return -1;
+    json_object_set_new(spec, "clip_skip", json_integer(i));
+    if (get_str(body, "model", NULL, SD_MAX_NAME, &s, err)) return -1;
+    json_object_set_new(spec, "model", s && *s ? json_string(s) : json_null());
+    if (get_str(body, "vae", NULL, SD_MAX_NAME, &s, err)) return -1;
+    if (s && (!*s || !strcasecmp(s, "Automatic"))) s = NULL;
+    if (s && !strcasecmp(s, "None")) s = "None";
+    json_object_set_new(spec, "vae", s ? json_string(s) : json_null());
+    if (get_choice(body, "rng", rngs, &s, err)) return -1;
+    json_object_set_new(spec, "rng", json_string(s));
+    if (get_int(body, "ensd", 0, 0, SD_MAX_SEED, &i, err)) return -1;
+    json_object_set_new(spec, "ensd", json_integer(i));
+    if (get_choice(body, "emphasis", emphases, &s, err)) return -1;
+    json_object_set_new(spec, "emphasis", json_string(s));
+    if (get_int(body, "preview_every", 0, 0, 1000, &i, err)) return -1;
+    json_object_set_new(spec, "preview_every", json_integer(i));
+    return 0;
+}
+
+/* width/height: multiples of 8 within the limits; defw/defh when absent. */
+static int sd_size(const json_t *body, const tjob_limits *lim, json_t *spec, int defw, int defh, tjob_error *err) {
+    long long w, h;
+    static const char *const names[2] = {"width", "height"};
+    long long *vals[2] = {&w, &h};
+    const int defs[2] = {defw, defh}, maxs[2] = {lim->max_width, lim->max_height};
+    for (int k = 0; k < 2; k++) {
+        if (get_int(body, names[k], defs[k], 8, maxs[k], vals[k], err)) return -1;
+        if (*vals[k] % 8) {
+            tjob_fail(err, 422, "invalid_field", names[k], "%s must be a multiple of 8 (got %lld)", names[k],
+                      *vals[k]);
+            return -1;
+        }
+    }
+    if (w * h > lim->max_pixels) {
+        tjob_fail(err, 422, "invalid_field", "width", "%lldx%lld is over the limit of %lld pixels", w, h,
+                  lim->max_pixels);
+        return -1;
+    }
+    json_object_set_new(spec, "width", json_integer(w));
+    json_object_set_new(spec, "height", json_integer(h));
+    return 0;
+}
+
+/* ---- txt2img ---------------------------------------------------------------- */
+
+static int refuse_hires(const json_t *body, tjob_error *err) {
+    for (int i = 0; hires_fields[i]; i++) {
+        const char *name = hires_fields[i];
+        const json_t *v = field(body, name);
+        if (!v) continue;
+        if (!strcmp(name, "enable_hr")) {
+            if (!json_is_boolean(v)) {
+                tjob_fail(err, 422, "invalid_field", name, "enable_hr must be true or false");
+                return -1;
+            }
+            if (json_is_false(v)) continue;
+        }
+        tjob_fail(err, 422, "invalid_field", name, "%s: hires fix is not supported yet", name);
+        return -1;
+    }
+    return 0;
+}
+
+int tjob_validate_txt2img(const json_t *body, const tjob_limits *lim, json_t *spec, tjob_submission *out,
+                          tjob_error *err) {
+    (void)out;
+    if (check_known(body, common_fields, hires_fields, NULL, err) || refuse_hires(body, err)) return -1;
+    if (sd_common(body, lim, 0, spec, err) || sd_size(body, lim, spec, 512, 512, err)) return -1;
+    return 0;
+}
+
+/* ---- img2img and inpaint ------------------------------------------------------ */
+
+typedef struct {
+    uint8_t *buf;
+    size_t len;
+    ti_format fmt;
+    int w, h, alpha;
+} sd_image;
+
+/* Decode and probe body[name]; a missing optional image leaves im->buf NULL. */
+static int sd_decode_image(const json_t *body, const char *name, int required, const tjob_limits *lim,
+                           sd_image *im, tjob_error *err) {
+    memset(im, 0, sizeof *im);
+    const json_t *v = field(body, name);
+    if (!v) {
+        if (!required) return 0;
+        tjob_fail(err, 422, "missing_field", name, "%s is required: a base64 PNG, JPEG or WebP", name);
+        return -1;
+    }
+    if (!json_is_string(v)) {
+        tjob_fail(err, 422, "invalid_field", name, "%s must be a base64 string", name);
+        return -1;
+    }
+    if ((long long)(json_string_length(v) / 4 * 3) > lim->max_input_bytes + 3) {
+        tjob_fail(err, 413, "image_too_large", name, "%s is larger than the limit of %lld bytes", name,
+                  lim->max_input_bytes);
+        return -1;
+    }
+    char msg[256];
+    if (tb64_decode(json_string_value(v), json_string_length(v), &im->buf, &im->len, msg, sizeof msg)) {
+        tjob_fail(err, 422, "invalid_field", name, "%s is not valid base64: %s", name, msg);
+        return -1;
+    }
+    if ((long long)im->len > lim->max_input_bytes) {
+        tjob_fail(err, 413, "image_too_large", name, "%s is %zu bytes; the limit is %lld", name, im->len,
+                  lim->max_input_bytes);
+        return -1;
+    }
+    if (ti_probe(im->buf, im->len, &im->fmt, &im->w, &im->h, &im->alpha, msg, sizeof msg)) {
+        tjob_fail(err, 422, "invalid_field", name, "%s is not a readable PNG, JPEG or WebP: %s", name, msg);
+        return -1;
+    }
+    if (im->w > lim->max_width || im->h > lim->max_height || (long long)im->w * im->h > lim->max_pixels) {
+        tjob_fail(err, 422, "invalid_field", name, "%s is %dx%d; the limits are %dx%d and %lld pixels", name, im->w,
+                  im->h, lim->max_width, lim->max_height, lim->max_pixels);
+        return -1;
+    }
+    /* only now, with the size known to be acceptable, read the whole container */
+    if (ti_check_complete(im->buf, im->len, msg, sizeof msg)) {
+        tjob_fail(err, 422, "invalid_field", name, "%s is damaged or incomplete: %s", name, msg);
+        return -1;
+    }
+    return 0;
+}
+
+static json_t *image_desc(const sd_image *im) {
+    return json_pack("{s:s, s:i, s:i, s:b}", "format", ti_format_name(im->fmt), "width", im->w, "height", im->h,
+                     "alpha", im->alpha);
+}
+
+static int round_default(int v) {
+    v = v / 8 * 8;
+    return v < 64 ? 64 : v;
+}
+
+static int inpaint_scalars(const json_t *body, json_t *spec, tjob_error *err) {
+    long long bx, by, i;
+    int b;
+    if (get_int(body, "mask_blur_x", 4, 0, 64, &bx, err) || get_int(body, "mask_blur_y", 4, 0, 64, &by, err))
+        return -1;
+    if (field(body, "mask_blur")) { /* A1111's property: sets both, wins over _x/_y */
+        if (get_int(body, "mask_blur", 4, 0, 64, &i, err)) return -1;
+        bx = by = i;
+    }
+    json_object_set_new(spec, "mask_blur_x", json_integer(bx));
+    json_object_set_new(spec, "mask_blur_y", json_integer(by));
+    if (get_bool(body, "mask_round", 1, &b, err)) return -1;
+    json_object_set_new(spec, "mask_round", json_boolean(b));
+    if (get_int(body, "inpainting_fill", 1, 0, 3, &i, err)) return -1;
+    json_object_set_new(spec, "inpainting_fill", json_integer(i));
+    if (get_bool(body, "inpaint_full_res", 0, &b, err)) return -1;
+    json_object_set_new(spec, "inpaint_full_res", json_boolean(b));
+    if (get_int(body, "inpaint_full_res_padding", 32, 0, 256, &i, err)) return -1;
+    json_object_set_new(spec, "inpaint_full_res_padding", json_integer(i));
+    if (get_int(body, "inpainting_mask_invert", 0, 0, 1, &i, err)) return -1;
+    json_object_set_new(spec, "inpainting_mask_invert", json_integer(i));
+    return 0;
+}
+
+static int sd_img(const json_t *body, const tjob_limits *lim, json_t *spec, tjob_submission *out, int inpaint,
+                  tjob_error *err) {
+    if (inpaint) {
+        if (check_known(body, common_fields, img2img_fields, inpaint_fields, err)) return -1;
+    } else {
+        const char *key;
+        json_t *v;
+        json_object_foreach((json_t *)body, key, v) {
+            if (in_list(key, inpaint_fields)) {
+                tjob_fail(err, 422, "invalid_field", key, "%.64s applies to inpaint jobs only (give a mask)", key);
+                return -1;
+            }
+        }
+        if (check_known(body, common_fields, img2img_fields, NULL, err)) return -1;
+    }
+    if (sd_common(body, lim, 1, spec, err)) return -1;
+    long long i;
+    double d;
+    if (get_num(body, "denoising_strength", 0.75, 0, 1, &d, err)) return -1;
+    json_object_set_new(spec, "denoising_strength", json_real(d));
+    if (get_int(body, "resize_mode", 0, 0, 3, &i, err)) return -1;
+    json_object_set_new(spec, "resize_mode", json_integer(i));
+    if (get_num(body, "initial_noise_multiplier", 1.0, 0, 2, &d, err)) return -1;
+    json_object_set_new(spec, "initial_noise_multiplier", json_real(d));
+    if (inpaint && inpaint_scalars(body, spec, err)) return -1;
+
+    sd_image img, mask;
+    memset(&mask, 0, sizeof mask);
+    int rc = -1;
+    if (sd_decode_image(body, "image", 1, lim, &img, err)) goto done;
+    if (inpaint) {
+        if (sd_decode_image(body, "mask", 1, lim, &mask, err)) goto done;
+        if (mask.w != img.w || mask.h != img.h) {
+            tjob_fail(err, 422, "invalid_field", "mask", "mask is %dx%d; it must have the image's size, %dx%d",
+                      mask.w, mask.h, img.w, img.h);
+            goto done;
+        }
+    }
+    if (sd_size(body, lim, spec, round_default(img.w), round_default(img.h), err)) goto done;
+    const uint8_t *blobs[2] = {img.buf, mask.buf};
+    size_t lens[2] = {img.len, mask.len};
+    uint8_t *packed;
+    size_t plen;
+    if (tjob_inputs_pack(blobs, lens, inpaint ? 2 : 1, &packed, &plen)) {
+        tjob_fail(err, 500, "internal", NULL, "cannot pack the input images");
+        goto done;
+    }
+    free(out->input);
+    out->input = packed;
+    out->input_len = plen;
+    json_object_set_new(spec, "input", image_desc(&img));
+    if (inpaint) json_object_set_new(spec, "mask", image_desc(&mask));
+    rc = 0;
+done:
+    free(img.buf);
+    free(mask.buf);
+    return rc;
+}
+
+int tjob_validate_img2img(const json_t *body, const tjob_limits *lim, json_t *spec, tjob_submission *out,
+                          tjob_error *err) {
+    if (field(body, "mask")) { /* an img2img with a mask is an inpaint */
+        snprintf(out->type, sizeof out->type, "inpaint");
+        json_object_set_new(spec, "type", json_string("inpaint"));
+        return sd_img(body, lim, spec, out, 1, err);
+    }
+    return sd_img(body, lim, spec, out, 0, err);
+}
+
+int tjob_validate_inpaint(const json_t *body, const tjob_limits *lim, json_t *spec, tjob_submission *out,
+                          tjob_error *err) {
+    return sd_img(body, lim, spec, out, 1, err);
+}
