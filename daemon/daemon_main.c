@@ -33,7 +33,9 @@ static const tcfg_option options[] = {
     O("jobs", "max_width", TCFG_INT, max_width, "8192", "largest image width"),
     O("jobs", "max_height", TCFG_INT, max_height, "8192", "largest image height"),
     O("jobs", "max_pixels", TCFG_INT, max_pixels, "67108864", "largest width*height of any image"),
-    O("jobs", "max_batch", TCFG_INT, max_batch, "16", "most images per job"),
+    O("jobs", "max_batch", TCFG_INT, max_batch, "16", "most images per forward pass (batch_size)"),
+    O("jobs", "max_images", TCFG_INT, max_images, "64", "most images per job (batch_size * n_iter)"),
+    O("jobs", "max_steps", TCFG_INT, max_steps, "150", "most sampling steps of a job"),
     O("jobs", "max_input_bytes", TCFG_BYTES, max_input_bytes, "32M", "largest decoded input image"),
     O("jobs", "max_metadata_bytes", TCFG_BYTES, max_metadata_bytes, "16K", "largest client metadata object"),
     O("jobs", "max_queue_depth", TCFG_INT, max_queue_depth, "1000", "queued jobs per pool before 429; 0 = unlimited"),
@@ -56,6 +58,10 @@ static const tcfg_option options[] = {
     O("webhooks", "webhook_max_backoff_ms", TCFG_INT, webhook_max_backoff_ms, "600000", "longest retry delay"),
     O("webhooks", "webhook_poll_ms", TCFG_INT, webhook_poll_ms, "250", "how often to look for due deliveries"),
     O("webhooks", "webhook_concurrency", TCFG_INT, webhook_concurrency, "8", "deliveries in flight at once"),
+    O("sdapi", "models", TCFG_STRING, models, "",
+      "models directory the workers share (/sdapi/v1/sd-models, sd-vae, loras, embeddings); empty: none"),
+    O("sdapi", "sdapi_timeout_s", TCFG_INT, sdapi_timeout_s, "3600",
+      "seconds a /sdapi/v1 render request waits for its job before 504 (the job is canceled)"),
     O("log", "log_level", TCFG_STRING, log_level, "info", "debug, info, warn or error"),
 };
 
@@ -73,12 +79,15 @@ static int check_settings(const td_settings *c, char *err, size_t n) {
     NEED(c->max_height > 0 && c->max_height <= 65535, "max_height must be 1..65535");
     NEED(c->max_pixels > 0, "max_pixels must be positive");
     NEED(c->max_batch > 0 && c->max_batch <= 1000, "max_batch must be 1..1000");
+    NEED(c->max_images > 0 && c->max_images <= 10000, "max_images must be 1..10000");
+    NEED(c->max_steps > 0 && c->max_steps <= 10000, "max_steps must be 1..10000");
     NEED(c->max_queue_depth >= 0, "max_queue_depth must be 0 (unlimited) or more");
     NEED(c->max_attempts > 0 && c->max_attempts <= 100, "max_attempts must be 1..100");
     NEED(c->retention > 0, "retention must be positive");
     NEED(c->idempotency_ttl > 0, "idempotency_ttl must be positive");
     NEED(c->key_prefix[0], "key_prefix must not be empty");
     NEED(c->pools[0], "pools must name at least one pool");
+    NEED(c->sdapi_timeout_s > 0 && c->sdapi_timeout_s <= 7 * 86400, "sdapi_timeout_s must be 1..604800");
     NEED(c->webhook_concurrency > 0 && c->webhook_poll_ms > 0, "webhook_concurrency and webhook_poll_ms must be positive");
 #undef NEED
     return 0;

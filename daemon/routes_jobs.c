@@ -1,5 +1,9 @@
 /* routes_jobs.c - the /v1/jobs routes: submit, get, list, cancel, images.
  *
+ * The submit path (td_job_submit: id, script arguments, the submit script;
+ * td_job_submit_outcome: its answer) is shared with the /sdapi/v1 render
+ * routes (sdapi_render.c), so both queue jobs exactly the same way.
+ *
  * Every state change goes through a proto/lua script (submit, cancel), so
  * several daemons can serve one Redis; reads are plain commands or the
  * daemon's read-only scripts (routes_misc.c). Handlers answer from their
@@ -133,6 +137,9 @@ static json_t *job_json(const td_server *s, const char *id, const fields *f) {
     const char *spec = fget(f, "spec");
     json_t *sp = spec && spec[0] ? json_loads(spec, JSON_DECODE_ANY, NULL) : NULL;
     json_object_set_new(o, "spec", sp ? sp : json_null());
+    const char *info = fget(f, "info");
+    json_t *inf = info && info[0] ? json_loads(info, JSON_DECODE_ANY, NULL) : NULL;
+    json_object_set_new(o, "info", inf ? inf : json_null());
     json_object_set_new(o, "links", links_json(s, id));
     return o;
 }
@@ -160,19 +167,59 @@ void td_h_job_get(td_req *r) {
 
 /* ---- POST /v1/jobs ------------------------------------------------------- */
 
-typedef struct {
-    tjob_submission sub;
-    char id[TJOB_ID_LEN + 1];
-    char prio[8], max_attempts[24], max_depth[24], idem_ttl[24], retention[24];
-    char idem[65];
-    const char *argv[13];
-    size_t lens[13];
-} submit_ctx;
+void td_submit_args_free(void *p) {
+    td_submit_args *a = p;
+    if (!a) return;
+    tjob_submission_free(&a->sub);
+    free(a);
+}
 
-static void submit_free(void *p) {
-    submit_ctx *c = p;
-    tjob_submission_free(&c->sub);
-    free(c);
+int td_job_submit(td_server *s, td_submit_args *c, td_redis_cb *cb, void *priv) {
+    if (tjob_new_id(c->id)) return -2;
+    snprintf(c->prio, sizeof c->prio, "%d", c->sub.priority);
+    snprintf(c->max_attempts, sizeof c->max_attempts, "%lld", s->cfg->max_attempts);
+    snprintf(c->max_depth, sizeof c->max_depth, "%lld", s->cfg->max_queue_depth);
+    snprintf(c->idem_ttl, sizeof c->idem_ttl, "%lld", s->cfg->idempotency_ttl);
+    const char *a[13] = {c->id,
+                         c->sub.type,
+                         c->sub.pool,
+                         c->prio,
+                         c->sub.spec_json ? c->sub.spec_json : "{}",
+                         c->sub.webhook_json ? c->sub.webhook_json : "",
+                         c->sub.metadata_json ? c->sub.metadata_json : "",
+                         c->max_attempts,
+                         c->max_depth,
+                         c->idem,
+                         c->idem_ttl,
+                         c->sub.input ? (const char *)c->sub.input : "",
+                         c->owner};
+    for (int i = 0; i < 13; i++) {
+        c->argv[i] = a[i];
+        c->lens[i] = strlen(a[i]);
+    }
+    c->lens[11] = c->sub.input ? c->sub.input_len : 0;
+    return td_redis_script(s->redis, &s->s_submit, cb, priv, 13, c->argv, c->lens) ? -1 : 0;
+}
+
+td_submit_outcome td_job_submit_outcome(const redisReply *rep, const char **id_out, long long *depth) {
+    *id_out = NULL;
+    *depth = 0;
+    if (!rep) return TD_SUBMIT_DOWN;
+    if (rep->type == REDIS_REPLY_ERROR) return TD_SUBMIT_REFUSED;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 2 || rep->element[0]->type != REDIS_REPLY_STRING)
+        return TD_SUBMIT_BAD;
+    const char *what = rep->element[0]->str;
+    const redisReply *v = rep->element[1];
+    if (!strcmp(what, "created")) return TD_SUBMIT_CREATED; /* the caller knows its id */
+    if (!strcmp(what, "exists") && v->type == REDIS_REPLY_STRING && tjob_is_valid_id(v->str)) {
+        *id_out = v->str;
+        return TD_SUBMIT_EXISTS;
+    }
+    if (!strcmp(what, "full")) {
+        *depth = v->type == REDIS_REPLY_INTEGER ? v->integer : 0LL;
+        return TD_SUBMIT_FULL;
+    }
+    return TD_SUBMIT_BAD;
 }
 
 static json_t *accepted_body(const td_server *s, const char *id, const char *state) {
@@ -229,34 +276,32 @@ static void on_existing_state(redisReply *rep, void *priv) {
 static void on_submit(redisReply *rep, void *priv) {
     td_req *r = priv;
     td_server *s = r->srv;
-    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 2 || rep->element[0]->type != REDIS_REPLY_STRING) {
-        if (rep && rep->type == REDIS_REPLY_ERROR)
-            td_reply_error(r, 500, "internal", NULL, "the job store refused the job");
-        else
-            td_reply_redis_down(r);
-        return;
-    }
-    const char *what = rep->element[0]->str;
-    redisReply *v = rep->element[1];
-    if (!strcmp(what, "created")) {
-        submit_ctx *c = r->data;
+    td_submit_args *c = r->data;
+    const char *existing;
+    long long depth;
+    switch (td_job_submit_outcome(rep, &existing, &depth)) {
+    case TD_SUBMIT_CREATED: {
         tlog_write(&s->log, TLOG_INFO, "job %s queued: type %s pool %s owner %s", c->id, c->sub.type, c->sub.pool,
                    r->owner);
         char self[512];
         td_link(s, self, sizeof self, "/v1/jobs/%s", c->id);
         evhttp_add_header(evhttp_request_get_output_headers(r->req), "Location", self);
         reply_accepted(r, c->id, self);
-    } else if (!strcmp(what, "exists") && v->type == REDIS_REPLY_STRING && tjob_is_valid_id(v->str)) {
-        snprintf(r->id, sizeof r->id, "%s", v->str);
+        break;
+    }
+    case TD_SUBMIT_EXISTS:
+        snprintf(r->id, sizeof r->id, "%s", existing);
         if (td_redis_cmd(s->redis, on_existing_state, r, "HGET %sjob:%s state", s->cfg->key_prefix, r->id))
             td_reply_redis_down(r);
-    } else if (!strcmp(what, "full")) {
+        break;
+    case TD_SUBMIT_FULL:
         evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After", "5");
-        submit_ctx *c = r->data;
         td_reply_error(r, 429, "queue_full", "pool", "the queue of pool %s is full (%lld queued); retry later",
-                       c->sub.pool, v->type == REDIS_REPLY_INTEGER ? v->integer : 0LL);
-    } else {
-        td_reply_error(r, 500, "internal", NULL, "unexpected answer from the submit script");
+                       c->sub.pool, depth);
+        break;
+    case TD_SUBMIT_REFUSED: td_reply_error(r, 500, "internal", NULL, "the job store refused the job"); break;
+    case TD_SUBMIT_DOWN: td_reply_redis_down(r); break;
+    case TD_SUBMIT_BAD: td_reply_error(r, 500, "internal", NULL, "unexpected answer from the submit script"); break;
     }
 }
 
@@ -300,14 +345,14 @@ void td_h_jobs_post(td_req *r) {
         td_reply_json(r, 400, json_pack("{s:o}", "error", e));
         return;
     }
-    submit_ctx *c = calloc(1, sizeof *c);
+    td_submit_args *c = calloc(1, sizeof *c);
     if (!c) {
         json_decref(body);
         td_reply_error(r, 500, "internal", NULL, "out of memory");
         return;
     }
     r->data = c;
-    r->data_free = submit_free;
+    r->data_free = td_submit_args_free;
     tjob_error err;
     memset(&err, 0, sizeof err);
     int rc = tjob_validate(body, &s->limits, &c->sub, &err);
@@ -318,10 +363,6 @@ void td_h_jobs_post(td_req *r) {
         return;
     }
     evbuffer_drain(in, len); /* the decoded input now lives in c->sub */
-    if (tjob_new_id(c->id)) {
-        td_reply_error(r, 500, "internal", NULL, "cannot make a job id");
-        return;
-    }
     if (idem) {
         char both[sizeof r->owner + 260];
         int bl = snprintf(both, sizeof both, "%s\n%s", r->owner, idem);
@@ -329,29 +370,10 @@ void td_h_jobs_post(td_req *r) {
         SHA256((const unsigned char *)both, (size_t)bl, d);
         tjob_hex(d, sizeof d, c->idem);
     }
-    snprintf(c->prio, sizeof c->prio, "%d", c->sub.priority);
-    snprintf(c->max_attempts, sizeof c->max_attempts, "%lld", s->cfg->max_attempts);
-    snprintf(c->max_depth, sizeof c->max_depth, "%lld", s->cfg->max_queue_depth);
-    snprintf(c->idem_ttl, sizeof c->idem_ttl, "%lld", s->cfg->idempotency_ttl);
-    const char *a[13] = {c->id,
-                         c->sub.type,
-                         c->sub.pool,
-                         c->prio,
-                         c->sub.spec_json ? c->sub.spec_json : "{}",
-                         c->sub.webhook_json ? c->sub.webhook_json : "",
-                         c->sub.metadata_json ? c->sub.metadata_json : "",
-                         c->max_attempts,
-                         c->max_depth,
-                         c->idem,
-                         c->idem_ttl,
-                         c->sub.input ? (const char *)c->sub.input : "",
-                         r->owner};
-    for (int i = 0; i < 13; i++) {
-        c->argv[i] = a[i];
-        c->lens[i] = strlen(a[i]);
-    }
-    c->lens[11] = c->sub.input ? c->sub.input_len : 0;
-    if (td_redis_script(s->redis, &s->s_submit, on_submit, r, 13, c->argv, c->lens)) td_reply_redis_down(r);
+    snprintf(c->owner, sizeof c->owner, "%s", r->owner);
+    rc = td_job_submit(s, c, on_submit, r);
+    if (rc == -2) td_reply_error(r, 500, "internal", NULL, "cannot make a job id");
+    else if (rc) td_reply_redis_down(r);
 }
 
 /* ---- DELETE /v1/jobs/{id} ------------------------------------------------ */

@@ -5,6 +5,9 @@
  * error body and is counted under a route pattern (never the raw path, which
  * would give unbounded label values).
  *
+ * /sdapi/v1/... (routes_sdapi.c) answers these errors in A1111's shape instead
+ * and also takes HTTP Basic (A1111 --api-auth) with an API key as password.
+ *
  * Authentication: Authorization: Bearer <key>. Keys are kept as SHA-256
  * digests and compared with CRYPTO_memcmp over the fixed digest length against
  * every configured key, so timing reveals neither the key nor which one
@@ -31,16 +34,21 @@
 #include <strings.h>
 #include <sys/random.h>
 
+#include "base64.h"
 #include "webhook.h"
+
+#define SDAPI_NAME(id, path, methods) "/sdapi/v1/" path,
+#define SDAPI_METHODS(id, path, methods) methods,
 
 const char *const td_route_names[TD_ROUTE_COUNT] = {
     "unmatched",          "/healthz",      "/readyz", "/metrics", "/v1/jobs", "/v1/jobs/{id}",
-    "/v1/jobs/{id}/events", "/v1/jobs/{id}/images/{n}", "/v1/workers",
+    "/v1/jobs/{id}/events", "/v1/jobs/{id}/images/{n}", "/v1/workers", TD_SDAPI_ROUTES(SDAPI_NAME)
 };
 
-#define M_GET (EVHTTP_REQ_GET | EVHTTP_REQ_HEAD)
+#define M_GET TD_M_GET
 static const int route_methods[TD_ROUTE_COUNT] = {
     0, M_GET, M_GET, M_GET, M_GET | EVHTTP_REQ_POST, M_GET | EVHTTP_REQ_DELETE, EVHTTP_REQ_GET, M_GET, M_GET,
+    TD_SDAPI_ROUTES(SDAPI_METHODS)
 };
 
 #define BODY_SLACK (1 << 20)
@@ -181,6 +189,7 @@ const char *td_query(struct evkeyvalq *q, const char *key) { return evhttp_find_
 
 static td_route match(const char *path, td_req *r, int *bad_id) {
     *bad_id = 0;
+    if (!strncmp(path, "/sdapi/v1/", 10)) return td_sdapi_match(path + 10);
     if (!strcmp(path, "/healthz")) return TD_ROUTE_HEALTHZ;
     if (!strcmp(path, "/readyz")) return TD_ROUTE_READYZ;
     if (!strcmp(path, "/metrics")) return TD_ROUTE_METRICS;
@@ -231,14 +240,37 @@ static void set_request_id(td_req *r) {
     tjob_hex(b, sizeof b, r->rid);
 }
 
+/* The key of an "Authorization: Basic base64(user:password)" header (A1111
+ * --api-auth): the password, which must be one of the API keys; the user name
+ * is not checked. SHA-256 of it into d; -1 when the header is malformed. */
+static int basic_digest(const char *b64, unsigned char d[SHA256_DIGEST_LENGTH]) {
+    while (*b64 == ' ') b64++;
+    uint8_t *raw = NULL;
+    size_t n = 0;
+    if (strlen(b64) > 4096 || tb64_decode(b64, strlen(b64), &raw, &n, NULL, 0)) return -1;
+    const uint8_t *colon = memchr(raw, ':', n);
+    if (!colon) {
+        free(raw);
+        return -1;
+    }
+    SHA256(colon + 1, (size_t)(raw + n - colon - 1), d);
+    OPENSSL_cleanse(raw, n);
+    free(raw);
+    return 0;
+}
+
 static int check_auth(td_req *r) {
     td_server *s = r->srv;
     const char *h = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization");
-    if (!h || strncasecmp(h, "Bearer ", 7)) return -1;
-    const char *tok = h + 7;
-    while (*tok == ' ') tok++;
     unsigned char d[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)tok, strlen(tok), d);
+    if (h && TD_ROUTE_IS_SDAPI(r->route) && !strncasecmp(h, "Basic ", 6)) {
+        if (basic_digest(h + 6, d)) return -1;
+    } else {
+        if (!h || strncasecmp(h, "Bearer ", 7)) return -1;
+        const char *tok = h + 7;
+        while (*tok == ' ') tok++;
+        SHA256((const unsigned char *)tok, strlen(tok), d);
+    }
     int found = -1;
     for (int i = 0; i < s->nkeys; i++) {
         int same = CRYPTO_memcmp(d, s->keys[i].digest, sizeof d) == 0;
@@ -287,20 +319,29 @@ static void on_request(struct evhttp_request *req, void *arg) {
     }
     int bad_id;
     r->route = match(path, r, &bad_id);
+    int sdapi = TD_ROUTE_IS_SDAPI(r->route);
     if (r->route == TD_ROUTE_UNMATCHED) {
-        td_reply_error(r, 404, "not_found", NULL, "no such route");
+        if (!strncmp(path, "/sdapi/", 7)) td_sdapi_reply_error(r, 404, "HTTPException", "Not Found");
+        else td_reply_error(r, 404, "not_found", NULL, "no such route");
         return;
     }
     enum evhttp_cmd_type m = evhttp_request_get_command(req);
     if (!(route_methods[r->route] & (int)m)) {
         allow_header(r, route_methods[r->route]);
-        td_reply_error(r, 405, "method_not_allowed", NULL, "%s is not allowed on %s", method_name(m),
-                       td_route_names[r->route]);
+        if (sdapi) td_sdapi_reply_error(r, 405, "HTTPException", "Method Not Allowed");
+        else
+            td_reply_error(r, 405, "method_not_allowed", NULL, "%s is not allowed on %s", method_name(m),
+                           td_route_names[r->route]);
         return;
     }
     int open = (s->cfg->open_healthz && (r->route == TD_ROUTE_HEALTHZ || r->route == TD_ROUTE_READYZ)) ||
                (s->cfg->open_metrics && r->route == TD_ROUTE_METRICS);
     if (s->nkeys > 0 && !open && check_auth(r)) {
+        if (sdapi) {
+            evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Basic");
+            td_sdapi_reply_error(r, 401, "HTTPException", "Incorrect username or password");
+            return;
+        }
         evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer realm=\"tessera\"");
         td_reply_error(r, 401, "unauthorized", NULL, "a valid API key is required: Authorization: Bearer <key>");
         return;
@@ -324,7 +365,10 @@ static void on_request(struct evhttp_request *req, void *arg) {
     case TD_ROUTE_JOB_EVENTS: td_h_job_events(r); break;
     case TD_ROUTE_JOB_IMAGE: td_h_job_image(r); break;
     case TD_ROUTE_WORKERS: td_h_workers(r); break;
-    default: td_reply_error(r, 404, "not_found", NULL, "no such route"); break;
+    default:
+        if (sdapi) td_h_sdapi(r);
+        else td_reply_error(r, 404, "not_found", NULL, "no such route");
+        break;
     }
 }
 
@@ -393,6 +437,20 @@ static int load_keys(td_server *s, char *err, size_t errlen) {
     return 0;
 }
 
+/* The one P events subscription feeds both the SSE streams and the /sdapi/v1
+ * requests waiting for their job. */
+static void on_sub_message(const char *payload, size_t len, void *ctx) {
+    td_server *s = ctx;
+    td_sse_on_message(payload, len, s->sse);
+    td_sdapi_on_message(s->sdapi, payload, len);
+}
+
+static void on_sub_ready(void *ctx) {
+    td_server *s = ctx;
+    td_sse_on_ready(s->sse);
+    td_sdapi_on_ready(s->sdapi);
+}
+
 static int check_webhook(const char *url, void *ctx, char *err, size_t errlen) {
     const td_server *s = ctx;
     return twh_check_url(url, s->cfg->allow_private_webhooks, err, errlen);
@@ -410,6 +468,8 @@ int td_server_init(td_server *s, struct event_base *base, const td_settings *cfg
     s->limits.max_height = (int)cfg->max_height;
     s->limits.max_pixels = cfg->max_pixels;
     s->limits.max_batch = (int)cfg->max_batch;
+    s->limits.max_images = (int)cfg->max_images;
+    s->limits.max_steps = (int)cfg->max_steps;
     s->limits.max_input_bytes = cfg->max_input_bytes;
     s->limits.max_metadata_bytes = cfg->max_metadata_bytes;
     s->limits.pools = cfg->pools;
@@ -422,8 +482,9 @@ int td_server_init(td_server *s, struct event_base *base, const td_settings *cfg
     if (tred_parse_url(cfg->redis, &url, err, errlen)) return -1;
     s->metrics = td_metrics_new();
     s->sse = td_sse_new(s);
+    s->sdapi = td_sdapi_new(s);
     s->http = evhttp_new(base);
-    if (!s->metrics || !s->sse || !s->http) {
+    if (!s->metrics || !s->sse || !s->sdapi || !s->http) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -435,7 +496,7 @@ int td_server_init(td_server *s, struct event_base *base, const td_settings *cfg
     evhttp_set_max_body_size(s->http, (ev_ssize_t)(cfg->max_body + BODY_SLACK));
     evhttp_set_flags(s->http, EVHTTP_SERVER_LINGERING_CLOSE);
     evhttp_set_timeout(s->http, (int)(cfg->http_timeout > 0 ? cfg->http_timeout : 60));
-    td_redis_sub_handlers sub = {td_sse_on_message, td_sse_on_ready, s->sse};
+    td_redis_sub_handlers sub = {on_sub_message, on_sub_ready, s};
     s->redis = td_redis_new(base, &url, cfg->key_prefix, &s->log, &sub);
     if (!s->redis) {
         snprintf(err, errlen, "out of memory");
@@ -519,6 +580,7 @@ void td_server_shutdown(td_server *s) {
         s->bound = NULL;
     }
     td_sse_close_all(s->sse);
+    td_sdapi_close_all(s->sdapi);
     s->drain_ev = event_new(s->base, -1, EV_PERSIST, on_drain, s);
     struct timeval tv = {0, 100000};
     if (s->drain_ev) event_add(s->drain_ev, &tv);
@@ -527,10 +589,13 @@ void td_server_shutdown(td_server *s) {
 
 void td_server_free(td_server *s) {
     td_sse_close_all(s->sse);
+    td_sdapi_close_all(s->sdapi);
     td_redis_free(s->redis); /* pending callbacks answer 503 and release stream records */
     s->redis = NULL;
     td_sse_free(s->sse);
     s->sse = NULL;
+    td_sdapi_free(s->sdapi);
+    s->sdapi = NULL;
     while (s->inflight) {
         td_req *r = s->inflight;
         unlink_req(r);

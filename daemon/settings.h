@@ -17,7 +17,7 @@ typedef struct {
     char *redis;               /* redis://... or unix://... */
     char *key_prefix;
     /* [jobs] */
-    long long max_width, max_height, max_pixels, max_batch;
+    long long max_width, max_height, max_pixels, max_batch, max_images, max_steps;
     long long max_input_bytes, max_metadata_bytes;
     long long max_queue_depth, max_attempts, retention, idempotency_ttl;
     char *pools, *default_pool;
@@ -29,6 +29,9 @@ typedef struct {
     int webhooks, allow_private_webhooks;
     long long webhook_timeout_ms, webhook_retry_window_s, webhook_base_backoff_ms,
         webhook_max_backoff_ms, webhook_poll_ms, webhook_concurrency;
+    /* [sdapi] */
+    char *models;              /* shared models directory ("" = none): sd-models, sd-vae, loras, embeddings */
+    long long sdapi_timeout_s; /* longest wait of a /sdapi/v1 render request for its job */
     /* [log] */
     char *log_level;
 } td_settings;

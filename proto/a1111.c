@@ -15,7 +15,7 @@
  *  - fields A1111 accepts but Tessera does not implement are accepted at
  *    their default (restore_faces false, tiling false, styles [],
  *    alwayson_scripts {}, script_name null, refiner_checkpoint null,
- *    s_min_uncond 0, latent_mask null, firstpass_image null, enable_hr false,
+ *    s_min_uncond 0, latent_mask null, firstpass_image null,
  *    disable_extra_networks false, gfpgan/codeformer visibility 0, upscaler_2
  *    at visibility 0) and refused with 422 naming the field otherwise.
  *  - ignored outright: do_not_save_*, save_images, comments, script_args,
@@ -475,14 +475,43 @@ int ta1_txt2img_to_job(const json_t *req, const json_t *options, json_t **job, t
         return -1;
     }
     json_t *j = json_pack("{s:s}", "type", "txt2img");
-    if (convert_common(req, options, j, err) ||
-        unsupported_bool(req, "enable_hr", "hires fix", err) ||
-        unsupported_null(req, "firstpass_image", "hires fix", err)) {
+    if (convert_common(req, options, j, err) || unsupported_null(req, "firstpass_image", "firstpass_image", err)) {
         json_decref(j);
         return -1;
     }
+    /* hires fix: A1111's fields pass through under their own names (API
+     * defaults: denoising_strength 0.75, hr_upscaler null = "Latent") */
+    int hr = 0;
+    if (r_bool(req, "enable_hr", 0, &hr, err)) {
+        json_decref(j);
+        return -1;
+    }
+    if (hr) {
+        long long i;
+        double d;
+        const char *s;
+        json_object_set_new(j, "enable_hr", json_true());
+        static const char *const ints[] = {"hr_second_pass_steps", "hr_resize_x", "hr_resize_y"};
+        for (int k = 0; k < 3; k++) {
+            if (r_int(req, ints[k], 0, &i, err)) goto fail;
+            json_object_set_new(j, ints[k], json_integer(i));
+        }
+        if (r_num(req, "hr_scale", 2.0, &d, err)) goto fail;
+        json_object_set_new(j, "hr_scale", json_real(d));
+        if (r_num(req, "denoising_strength", 0.75, &d, err)) goto fail;
+        json_object_set_new(j, "denoising_strength", json_real(d));
+        static const char *const strs[] = {"hr_upscaler", "hr_checkpoint_name", "hr_sampler_name", "hr_scheduler",
+                                           "hr_prompt", "hr_negative_prompt"};
+        for (int k = 0; k < 6; k++) {
+            if (r_str(req, strs[k], &s, err)) goto fail;
+            if (s && s[0]) json_object_set_new(j, strs[k], json_string(s));
+        }
+    }
     *job = j;
     return 0;
+fail:
+    json_decref(j);
+    return -1;
 }
 
 int ta1_img2img_to_job(const json_t *req, const json_t *options, json_t **job, ta1_error *err) {

@@ -29,9 +29,14 @@
  *  - UniPC runs txt2img only (tsm_run_timesteps_img2img refuses it) and
  *    needs at least 3 steps (A1111 asserts its order 3 < the step count);
  *    both are refused here rather than failing on a worker after queueing.
- *  - enable_hr false/null is accepted (and dropped); true, any non-null hr_*
- *    or firstphase_* field, and txt2img's denoising_strength (a hires field)
- *    are refused with "hires fix is not supported yet".
+ *  - Hires fix (txt2img): enable_hr false/null drops every hr_* field;
+ *    with enable_hr true the fields are validated and stored as "hires":
+ *    {scale, resize_x, resize_y, upscaler, steps, denoising_strength,
+ *    sampler_name, scheduler, prompt, negative_prompt} (upscaler: a latent
+ *    mode, None, Lanczos, Nearest, or an upscaler model name the worker
+ *    resolves); the target size counts against the pixel limits.
+ *    hr_checkpoint_name other than "Use same checkpoint", hr_cfg,
+ *    hr_additional_modules and firstphase_* are refused.
  *  - vae "Automatic" (any case) and null are the same: canonical null;
  *    "None" keeps its canonical spelling. model "" is null.
  *  - ensd is 0..4294967295; seed_resize_from_* need not be multiples of 8.
@@ -171,7 +176,7 @@ static const char *const img2img_fields[] = {"image", "mask", "denoising_strengt
 static const char *const inpaint_fields[] = {"mask_blur", "mask_blur_x", "mask_blur_y", "mask_round",
                                              "inpainting_fill", "inpaint_full_res", "inpaint_full_res_padding",
                                              "inpainting_mask_invert", NULL};
-/* txt2img's hires fix (A1111 names), refused until it is implemented */
+/* txt2img's hires fix (A1111 names) */
 static const char *const hires_fields[] = {"enable_hr", "denoising_strength", "firstphase_width", "firstphase_height",
                                            "hr_scale", "hr_upscaler", "hr_second_pass_steps", "hr_resize_x",
                                            "hr_resize_y", "hr_checkpoint_name", "hr_sampler_name", "hr_scheduler",
@@ -357,29 +362,132 @@ static int sd_size(const json_t *body, const tjob_limits *lim, json_t *spec, int
 
 /* ---- txt2img ---------------------------------------------------------------- */
 
-static int refuse_hires(const json_t *body, tjob_error *err) {
-    for (int i = 0; hires_fields[i]; i++) {
-        const char *name = hires_fields[i];
-        const json_t *v = field(body, name);
-        if (!v) continue;
-        if (!strcmp(name, "enable_hr")) {
-            if (!json_is_boolean(v)) {
-                tjob_fail(err, 422, "invalid_field", name, "enable_hr must be true or false");
-                return -1;
-            }
-            if (json_is_false(v)) continue;
+static const char *const latent_modes[] = {"Latent", "Latent (antialiased)", "Latent (bicubic)",
+                                           "Latent (bicubic antialiased)", "Latent (nearest)",
+                                           "Latent (nearest-exact)", NULL};
+
+/* Hires fix: validated into spec.hires (or nothing when enable_hr is off). */
+static int sd_hires(const json_t *body, const tjob_limits *lim, json_t *spec, tjob_error *err) {
+    int on = 0;
+    if (get_bool(body, "enable_hr", 0, &on, err)) return -1;
+    if (!on) return 0;
+    static const char *const refused[] = {"firstphase_width", "firstphase_height", "hr_additional_modules", "hr_cfg",
+                                          "hr_distilled_cfg", NULL};
+    for (int i = 0; refused[i]; i++) {
+        const json_t *v = field(body, refused[i]);
+        if (v && !(json_is_integer(v) && json_integer_value(v) == 0)) {
+            tjob_fail(err, 422, "invalid_field", refused[i], "%s is not supported", refused[i]);
+            return -1;
         }
-        tjob_fail(err, 422, "invalid_field", name, "%s: hires fix is not supported yet", name);
+    }
+    const char *ck;
+    if (get_str(body, "hr_checkpoint_name", NULL, 256, &ck, err)) return -1;
+    if (ck && ck[0] && strcmp(ck, "Use same checkpoint")) {
+        tjob_fail(err, 422, "invalid_field", "hr_checkpoint_name", "a second checkpoint for the hires pass is not supported yet");
         return -1;
     }
+    json_t *h = json_object();
+    json_object_set_new(spec, "hires", h);
+    double scale, dn;
+    long long rx, ry, steps;
+    if (get_num(body, "hr_scale", 2.0, 1.0, 8.0, &scale, err) || get_int(body, "hr_resize_x", 0, 0, lim->max_width, &rx, err) ||
+        get_int(body, "hr_resize_y", 0, 0, lim->max_height, &ry, err) ||
+        get_int(body, "hr_second_pass_steps", 0, 0, limit_or(lim->max_steps, 150), &steps, err) ||
+        get_num(body, "denoising_strength", 0.7, 0.0, 1.0, &dn, err))
+        return -1;
+    /* the target size, as A1111's calculate_target_resolution */
+    long long w = json_integer_value(json_object_get(spec, "width")), hh = json_integer_value(json_object_get(spec, "height"));
+    long long tx, ty;
+    if (rx == 0 && ry == 0) {
+        tx = (long long)(w * scale);
+        ty = (long long)(hh * scale);
+    } else if (ry == 0) {
+        tx = rx;
+        ty = rx * hh / w;
+    } else if (rx == 0) {
+        tx = ry * w / hh;
+        ty = ry;
+    } else {
+        tx = rx;
+        ty = ry;
+    }
+    if (tx < 8 || ty < 8 || tx > lim->max_width * 2 || ty > lim->max_height * 2 || tx * ty > lim->max_pixels) {
+        tjob_fail(err, 422, "invalid_field", rx || ry ? "hr_resize_x" : "hr_scale",
+                  "the hires size %lldx%lld is outside the limits (%d x %d, %lld pixels)", tx, ty, lim->max_width,
+                  lim->max_height, lim->max_pixels);
+        return -1;
+    }
+    json_object_set_new(h, "scale", json_real(scale));
+    json_object_set_new(h, "resize_x", json_integer(rx));
+    json_object_set_new(h, "resize_y", json_integer(ry));
+    json_object_set_new(h, "steps", json_integer(steps));
+    json_object_set_new(h, "denoising_strength", json_real(dn));
+    const char *up;
+    if (get_str(body, "hr_upscaler", NULL, 128, &up, err)) return -1;
+    if (!up || !up[0]) up = "Latent";
+    for (int i = 0; latent_modes[i]; i++)
+        if (!strcasecmp(up, latent_modes[i])) up = latent_modes[i];
+    if (!strncasecmp(up, "Latent", 6) && !in_list(up, latent_modes)) {
+        tjob_fail(err, 422, "invalid_field", "hr_upscaler", "unknown latent upscale mode '%.64s'", up);
+        return -1;
+    }
+    for (const char *c = up; *c; c++)
+        if (*c == '/' || *c == '\\' || (c[0] == '.' && c[1] == '.')) {
+            tjob_fail(err, 422, "invalid_field", "hr_upscaler", "bad upscaler name");
+            return -1;
+        }
+    json_object_set_new(h, "upscaler", json_string(up));
+    const char *hs, *hsch, *hp, *hn;
+    if (get_str(body, "hr_sampler_name", NULL, 128, &hs, err) || get_str(body, "hr_scheduler", NULL, 128, &hsch, err) ||
+        get_str(body, "hr_prompt", "", SD_MAX_PROMPT, &hp, err) ||
+        get_str(body, "hr_negative_prompt", "", SD_MAX_PROMPT, &hn, err))
+        return -1;
+    if (hs && hs[0] && strcmp(hs, "Use same sampler")) {
+        tsm_sampler_id id;
+        tsm_scheduler sch = TSM_SCHED_AUTOMATIC;
+        if (tsm_resolve(hs, hsch, &id, &sch) != TSM_OK) {
+            tjob_fail(err, 422, "invalid_field", "hr_sampler_name", "unknown sampler '%.64s'", hs);
+            return -1;
+        }
+        if (id == TSM_UNIPC) {
+            tjob_fail(err, 422, "invalid_field", "hr_sampler_name", "UniPC cannot run the hires pass yet");
+            return -1;
+        }
+        json_object_set_new(h, "sampler_name", json_string(tsm_sampler_get(id)->name));
+        /* a scheduler named (or a legacy suffix like "DPM++ 2M Karras") is the
+         * hires pass's own; else the first pass's applies */
+        tsm_scheduler sfx = TSM_SCHED_AUTOMATIC;
+        tsm_find(hs, NULL, &sfx);
+        int own = (hsch && hsch[0]) || sfx != TSM_SCHED_AUTOMATIC;
+        json_object_set_new(h, "scheduler", own ? json_string(tsm_scheduler_get(sch)->label) : json_null());
+    } else {
+        json_object_set_new(h, "sampler_name", json_null());
+        if (hsch && hsch[0]) {
+            tsm_scheduler sch;
+            if (tsm_scheduler_find(hsch, &sch) != TSM_OK) {
+                tjob_fail(err, 422, "invalid_field", "hr_scheduler", "unknown scheduler '%.64s'", hsch);
+                return -1;
+            }
+            json_object_set_new(h, "scheduler", json_string(tsm_scheduler_get(sch)->label));
+        } else
+            json_object_set_new(h, "scheduler", json_null());
+    }
+    if (!strcmp(json_string_value(json_object_get(spec, "sampler_name")), "UniPC") && (!hs || !hs[0])) {
+        tjob_fail(err, 422, "invalid_field", "hr_sampler_name", "UniPC cannot run the hires pass yet: name another hr_sampler_name");
+        return -1;
+    }
+    json_object_set_new(h, "prompt", json_string(hp));
+    json_object_set_new(h, "negative_prompt", json_string(hn));
     return 0;
 }
 
 int tjob_validate_txt2img(const json_t *body, const tjob_limits *lim, json_t *spec, tjob_submission *out,
                           tjob_error *err) {
     (void)out;
-    if (check_known(body, common_fields, hires_fields, NULL, err) || refuse_hires(body, err)) return -1;
-    if (sd_common(body, lim, 0, spec, err) || sd_size(body, lim, spec, 512, 512, err)) return -1;
+    if (check_known(body, common_fields, hires_fields, NULL, err)) return -1;
+    if (sd_common(body, lim, 0, spec, err) || sd_size(body, lim, spec, 512, 512, err) ||
+        sd_hires(body, lim, spec, err))
+        return -1;
     return 0;
 }
 

@@ -281,7 +281,7 @@ static void test_unsupported(void **st) {
     expect_refusal(TXT2IMG, "{\"alwayson_scripts\":{\"ControlNet\":{\"args\":[]}}}", 422, "HTTPException",
                    "ControlNet");
     expect_refusal(TXT2IMG, "{\"alwayson_scripts\":[]}", 422, "RequestValidationError", "alwayson_scripts");
-    expect_refusal(TXT2IMG, "{\"enable_hr\":true}", 422, "HTTPException", "enable_hr: hires fix");
+    expect_refusal(TXT2IMG, "{\"enable_hr\":true,\"firstpass_image\":\"abc\"}", 422, "HTTPException", "firstpass_image");
     expect_refusal(TXT2IMG, "{\"firstpass_image\":\"abc\"}", 422, "HTTPException", "firstpass_image");
     expect_refusal(TXT2IMG, "{\"refiner_checkpoint\":\"sdxl_refiner\"}", 422, "HTTPException", "refiner");
     expect_refusal(TXT2IMG, "{\"s_min_uncond\":0.5}", 422, "HTTPException", "s_min_uncond");

@@ -146,6 +146,30 @@ static const char *sget(const json_t *j, const char *k) {
 
 /* ---- txt2img ------------------------------------------------------------------- */
 
+static void test_txt2img_hires(void **st) {
+    (void)st;
+    /* off: hr fields are ignored as A1111 ignores them */
+    json_t *j = spec_of("{\"type\":\"txt2img\",\"hr_scale\":3,\"denoising_strength\":0.5}");
+    assert_null(json_object_get(j, "hires"));
+    json_decref(j);
+    j = spec_of("{\"type\":\"txt2img\",\"width\":64,\"height\":48,\"enable_hr\":true,\"hr_upscaler\":\"latent (bicubic)\","
+                "\"hr_sampler_name\":\"DPM++ 2M Karras\",\"hr_second_pass_steps\":5,\"hr_prompt\":\"x\"}");
+    json_t *h = json_object_get(j, "hires");
+    assert_non_null(h);
+    assert_true(nget(h, "scale") == 2.0);
+    assert_true(nget(h, "denoising_strength") == 0.7);
+    assert_int_equal(iget(h, "steps"), 5);
+    assert_string_equal(sget(h, "upscaler"), "Latent (bicubic)");
+    assert_string_equal(sget(h, "sampler_name"), "DPM++ 2M");
+    assert_string_equal(sget(h, "scheduler"), "Automatic");
+    assert_string_equal(sget(h, "prompt"), "x");
+    json_decref(j);
+    j = spec_of("{\"type\":\"txt2img\",\"enable_hr\":true,\"hr_upscaler\":\"R-ESRGAN 4x+\",\"hr_resize_x\":1024}");
+    assert_string_equal(sget(json_object_get(j, "hires"), "upscaler"), "R-ESRGAN 4x+");
+    assert_true(json_is_null(json_object_get(json_object_get(j, "hires"), "sampler_name")));
+    json_decref(j);
+}
+
 static void test_txt2img_defaults(void **st) {
     (void)st;
     tjob_limits l;
@@ -384,12 +408,17 @@ static void test_txt2img_refusals(void **st) {
         {"\"emphasis\":\"Strong\"", "emphasis"},
         {"\"preview_every\":-1", "preview_every"},
         {"\"preview_every\":1001", "preview_every"},
-        {"\"enable_hr\":true", "enable_hr"},
         {"\"enable_hr\":\"no\"", "enable_hr"},
-        {"\"hr_scale\":2", "hr_scale"},
-        {"\"hr_upscaler\":\"Latent\"", "hr_upscaler"},
-        {"\"firstphase_width\":0", "firstphase_width"},
-        {"\"denoising_strength\":0.7", "denoising_strength"},
+        {"\"enable_hr\":true,\"hr_scale\":20", "hr_scale"},
+        {"\"enable_hr\":true,\"hr_scale\":0.5", "hr_scale"},
+        {"\"enable_hr\":true,\"hr_upscaler\":\"Latent (foo)\"", "hr_upscaler"},
+        {"\"enable_hr\":true,\"hr_upscaler\":\"../x\"", "hr_upscaler"},
+        {"\"enable_hr\":true,\"hr_checkpoint_name\":\"other\"", "hr_checkpoint_name"},
+        {"\"enable_hr\":true,\"hr_sampler_name\":\"Nope\"", "hr_sampler_name"},
+        {"\"enable_hr\":true,\"hr_scheduler\":\"Nope\"", "hr_scheduler"},
+        {"\"enable_hr\":true,\"firstphase_width\":64", "firstphase_width"},
+        {"\"enable_hr\":true,\"hr_resize_x\":100000", "hr_resize_x"},
+        {"\"enable_hr\":true,\"denoising_strength\":1.5", "denoising_strength"},
         {"\"image\":\"abc\"", "image"},
         {"\"mask_blur\":4", "mask_blur"},
         {"\"stepz\":20", "stepz"},
@@ -740,7 +769,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_txt2img_defaults), cmocka_unit_test(test_txt2img_values),
         cmocka_unit_test(test_sampler_names),    cmocka_unit_test(test_seed_resolution),
-        cmocka_unit_test(test_txt2img_refusals), cmocka_unit_test(test_txt2img_limits),
+        cmocka_unit_test(test_txt2img_refusals),
+        cmocka_unit_test(test_txt2img_hires), cmocka_unit_test(test_txt2img_limits),
         cmocka_unit_test(test_types),            cmocka_unit_test(test_img2img_defaults),
         cmocka_unit_test(test_inpaint),          cmocka_unit_test(test_image_refusals),
         cmocka_unit_test(test_image_bytes),      cmocka_unit_test(test_inputs_roundtrip),

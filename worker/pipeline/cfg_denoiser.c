@@ -20,7 +20,7 @@ static void sched_free(tpl_sched *s) {
  * (tcd_encode_batch), as A1111's get_learned_conditioning. Sub-prompts seen
  * before in this batch reuse their encodings (A1111's per-prompt cache). */
 static int build_sched(tpl_model *m, const tpl_params *p, tpl_conds *c, const char *text, int total_steps,
-                       tpl_sched *s, char *err, size_t errlen) {
+                       int hires_steps, tpl_sched *s, char *err, size_t errlen) {
     memset(s, 0, sizeof *s);
     for (int i = 0; i < c->nkeys; i++)
         if (!strcmp(c->keys[i], text)) {
@@ -38,7 +38,8 @@ static int build_sched(tpl_model *m, const tpl_params *p, tpl_conds *c, const ch
         }
     tpr_schedule sc;
     char e2[512];
-    if (tpr_schedules(text, total_steps, &sc, e2, sizeof e2)) {
+    tpr_sched_opts so = {.hires_steps = hires_steps, .use_old_scheduling = 0};
+    if (tpr_schedules_ex(text, total_steps, &so, &sc, e2, sizeof e2)) {
         snprintf(err, errlen, "prompt schedule: %s", e2);
         return -1;
     }
@@ -109,7 +110,7 @@ done:
 
 
 int tpl_conds_build(tpl_model *m, const tpl_params *p, char *const *prompts, char *const *negs, int B,
-                    int total_steps, tpl_conds *c, char *err, size_t errlen) {
+                    int total_steps, int hires_steps, tpl_conds *c, char *err, size_t errlen) {
     memset(c, 0, sizeof *c);
     c->B = B;
     c->cond = calloc((size_t)B, sizeof *c->cond);
@@ -143,7 +144,7 @@ int tpl_conds_build(tpl_model *m, const tpl_params *p, char *const *prompts, cha
         }
         for (size_t k = 0; k < al.n; k++) {
             mc->w[k] = al.v[k].weight;
-            if (build_sched(m, p, c, al.v[k].text, total_steps, &mc->parts[k], err, errlen)) {
+            if (build_sched(m, p, c, al.v[k].text, total_steps, hires_steps, &mc->parts[k], err, errlen)) {
                 mc->n = (int)k + 1;
                 tpr_and_list_free(&al);
                 return -1;
@@ -156,7 +157,7 @@ int tpl_conds_build(tpl_model *m, const tpl_params *p, char *const *prompts, cha
             snprintf(err, errlen, "negative prompt: %s", e2);
             return -1;
         }
-        rc = build_sched(m, p, c, en.prompt, total_steps, &c->uncond[b], err, errlen);
+        rc = build_sched(m, p, c, en.prompt, total_steps, hires_steps, &c->uncond[b], err, errlen);
         tpr_extra_list_free(&en);
         if (rc) return -1;
     }

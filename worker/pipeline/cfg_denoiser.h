@@ -49,9 +49,11 @@ typedef struct tpl_conds {
     tpl_sched *uncond;   /* [B] */
 } tpl_conds;
 
-/* prompts/negs: B texts each; total_steps: the schedule length. */
+/* prompts/negs: B texts each; total_steps: the schedule length (the first
+ * pass's steps for a hires pass); hires_steps > 0: schedules of the hires
+ * pass of that many steps (A1111's get_learned_conditioning hires_steps). */
 int tpl_conds_build(tpl_model *m, const tpl_params *p, char *const *prompts, char *const *negs, int B,
-                    int total_steps, tpl_conds *out, char *err, size_t errlen);
+                    int total_steps, int hires_steps, tpl_conds *out, char *err, size_t errlen);
 void tpl_conds_free(tpl_conds *c);
 
 typedef struct tpl_denoiser {

@@ -3,6 +3,8 @@
 
 #include "cfg_denoiser.h"
 #include "inpaint.h"
+#include "latent_resize.h"
+#include "resize.h"
 #include "infotext.h"
 
 #include <math.h>
@@ -95,6 +97,59 @@ int tpl_params_from_spec(const json_t *spec, tpl_params *p, char *err, size_t er
     p->inpaint_full_res = get_int(spec, "inpaint_full_res", 0);
     p->inpaint_full_res_padding = get_int(spec, "inpaint_full_res_padding", 32);
     p->mask_invert = get_int(spec, "inpainting_mask_invert", 0);
+    json_t *hr = json_object_get(spec, "hires");
+    if (json_is_object(hr) && p->kind == TPL_TXT2IMG) {
+        p->enable_hr = 1;
+        p->hr_scale = get_num(hr, "scale", 2.0);
+        p->hr_denoise = get_num(hr, "denoising_strength", 0.7);
+        p->hr_resize_x = get_int(hr, "resize_x", 0);
+        p->hr_resize_y = get_int(hr, "resize_y", 0);
+        p->hr_steps = get_int(hr, "steps", 0);
+        snprintf(p->hr_upscaler, sizeof p->hr_upscaler, "%s", get_str(hr, "upscaler", "Latent"));
+        const char *hs = get_str(hr, "sampler_name", NULL), *hsch = get_str(hr, "scheduler", NULL);
+        if (hs) {
+            if (tsm_resolve(hs, hsch, &p->hr_sampler, &p->hr_scheduler)) {
+                snprintf(err, errlen, "unknown hires sampler '%s'", hs);
+                return -1;
+            }
+            p->hr_sampler_set = 1;
+            p->hr_scheduler_set = hsch != NULL;
+        } else if (hsch) {
+            if (tsm_scheduler_find(hsch, &p->hr_scheduler)) {
+                snprintf(err, errlen, "unknown hires scheduler '%s'", hsch);
+                return -1;
+            }
+            p->hr_scheduler_set = 1;
+        }
+        p->hr_prompt = strdup(get_str(hr, "prompt", ""));
+        p->hr_negative = strdup(get_str(hr, "negative_prompt", ""));
+        /* A1111 calculate_target_resolution */
+        int w = p->width, h = p->height, rx = p->hr_resize_x, ry = p->hr_resize_y;
+        if (rx == 0 && ry == 0) {
+            p->hr_upscale_w = (int)(w * p->hr_scale);
+            p->hr_upscale_h = (int)(h * p->hr_scale);
+        } else if (ry == 0) {
+            p->hr_upscale_w = rx;
+            p->hr_upscale_h = rx * h / w;
+        } else if (rx == 0) {
+            p->hr_upscale_w = ry * w / h;
+            p->hr_upscale_h = ry;
+        } else {
+            if ((double)w / h < (double)rx / ry) {
+                p->hr_upscale_w = rx;
+                p->hr_upscale_h = rx * h / w;
+            } else {
+                p->hr_upscale_w = ry * w / h;
+                p->hr_upscale_h = ry;
+            }
+            p->hr_trunc_x = (p->hr_upscale_w - rx) / 8;
+            p->hr_trunc_y = (p->hr_upscale_h - ry) / 8;
+        }
+        if (!p->hr_prompt || !p->hr_negative) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
     if (p->steps < 1 || p->width < 8 || p->height < 8 || p->batch_size < 1 || p->n_iter < 1) {
         snprintf(err, errlen, "bad spec: steps/width/height/batch_size/n_iter out of range");
         return -1;
@@ -105,7 +160,9 @@ int tpl_params_from_spec(const json_t *spec, tpl_params *p, char *err, size_t er
 void tpl_params_free(tpl_params *p) {
     free(p->prompt);
     free(p->negative_prompt);
-    p->prompt = p->negative_prompt = NULL;
+    free(p->hr_prompt);
+    free(p->hr_negative);
+    p->prompt = p->negative_prompt = p->hr_prompt = p->hr_negative = NULL;
 }
 
 static int img2img_t_enc(const tpl_params *p) {
@@ -127,7 +184,8 @@ static int executed_steps(const tpl_params *p) {
     return s < 1 ? 1 : s;
 }
 
-int tpl_total_steps(const tpl_params *p) { return p->n_iter * executed_steps(p); }
+static int hires_steps_executed(const tpl_params *p);
+int tpl_total_steps(const tpl_params *p) { return p->n_iter * (executed_steps(p) + hires_steps_executed(p)); }
 
 /* ---- infotext ---- */
 
@@ -158,20 +216,36 @@ char *tpl_infotext(const tpl_model *m, const tpl_params *p, uint64_t seed, uint6
     }
     if (p->seed_resize_from_w > 0 && p->seed_resize_from_h > 0)
         tinf_params_addf(ip, "Seed resize from", "%dx%d", p->seed_resize_from_w, p->seed_resize_from_h);
-    if (p->kind != TPL_TXT2IMG) {
-        fmt_num(p->denoising_strength, b, sizeof b);
+    if (p->kind != TPL_TXT2IMG || p->enable_hr) {
+        fmt_num(p->kind != TPL_TXT2IMG ? p->denoising_strength : p->hr_denoise, b, sizeof b);
         tinf_params_add(ip, "Denoising strength", b);
     }
     if (m->inpainting) tinf_params_add(ip, "Conditional mask weight", "1.0");
     if (p->clip_skip > 1) tinf_params_addf(ip, "Clip skip", "%d", p->clip_skip);
     if (p->ensd != 0 && si->uses_ensd) tinf_params_addf(ip, "ENSD", "%lld", (long long)p->ensd);
     if (p->rng != TRNG_GPU) tinf_params_add(ip, "RNG", trng_kind_name(p->rng));
+    if (p->enable_hr) {
+        if (p->hr_resize_x == 0 && p->hr_resize_y == 0) {
+            fmt_num(p->hr_scale, b, sizeof b);
+            tinf_params_add(ip, "Hires upscale", b);
+        } else
+            tinf_params_addf(ip, "Hires resize", "%dx%d", p->hr_resize_x, p->hr_resize_y);
+        if (p->hr_steps) tinf_params_addf(ip, "Hires steps", "%d", p->hr_steps);
+        tinf_params_add(ip, "Hires upscaler", p->hr_upscaler);
+        if (p->hr_sampler_set && p->hr_sampler != p->sampler)
+            tinf_params_add(ip, "Hires sampler", tsm_sampler_get(p->hr_sampler)->name);
+        if (p->hr_scheduler_set && p->hr_scheduler != p->scheduler)
+            tinf_params_add(ip, "Hires schedule type", tsm_scheduler_get(p->hr_scheduler)->label);
+        if (p->hr_prompt && p->hr_prompt[0] && strcmp(p->hr_prompt, p->prompt)) tinf_params_add(ip, "Hires prompt", p->hr_prompt);
+        if (p->hr_negative && p->hr_negative[0] && strcmp(p->hr_negative, p->negative_prompt))
+            tinf_params_add(ip, "Hires negative prompt", p->hr_negative);
+    }
     if (p->kind == TPL_INPAINT) {
-        if (p->mask_blur_x > 0 || p->mask_blur_y > 0) {
-            if (p->mask_blur_x == p->mask_blur_y) tinf_params_addf(ip, "Mask blur", "%d", p->mask_blur_x);
-            else tinf_params_addf(ip, "Mask blur", "%dx%d", p->mask_blur_x, p->mask_blur_y);
-        }
+        /* A1111 order: Mask mode (invert), then Mask blur = p.mask_blur, which
+         * is None (not written) when x and y differ */
         if (p->mask_invert) tinf_params_add(ip, "Mask mode", "Inpaint not masked");
+        if ((p->mask_blur_x > 0 || p->mask_blur_y > 0) && p->mask_blur_x == p->mask_blur_y)
+            tinf_params_addf(ip, "Mask blur", "%d", p->mask_blur_x);
         static const char *const fills[] = {"fill", "original", "latent noise", "latent nothing"};
         if (p->inpainting_fill != 1) tinf_params_add(ip, "Masked content", fills[p->inpainting_fill & 3]);
         if (p->inpaint_full_res) {
@@ -374,6 +448,335 @@ static int latent_upscale_init(tpl_model *m, const ti_image *img, int lw, int lh
     return rc;
 }
 
+/* ---- one sampling pass ---- */
+
+typedef enum {
+    PASS_TXT2IMG,   /* from unit noise */
+    PASS_IMG2IMG,   /* A1111 img2img: t_enc = int(min(d,0.999)*steps) of `steps` */
+    PASS_HIRES      /* steps given explicitly: total = int(steps/min(d,0.999)), t_enc = steps-1 */
+} pass_mode;
+
+typedef struct {
+    tpl_model *m;
+    const tpl_params *p;
+    const tpl_conds *conds;
+    tsm_sampler_id sampler;
+    tsm_scheduler scheduler;
+    pass_mode mode;
+    int steps;
+    double denoise, noise_mult;
+    int B, lc, lh, lw;
+    const float *init_batch, *nmask, *c_concat;
+    trng_gen **gens;
+    const tpl_callbacks *cb;
+    int done0, total;
+} pass_def;
+
+/* x: the unit noise in, the sampled latent out. 0, 1 cancelled, -1 error. */
+static int run_pass(const pass_def *d, float *x, char *err, size_t errlen) {
+    const tpl_params *p = d->p;
+    const tsm_sampler_info *si = tsm_sampler_get(d->sampler);
+    size_t n1 = (size_t)d->lc * d->lh * d->lw, n = n1 * (size_t)d->B;
+    tsm_sample_params sp;
+    tsm_sample_params_init(&sp);
+    sp.sampler = d->sampler;
+    sp.scheduler = d->scheduler;
+    sp.steps = d->steps;
+    sp.eta = p->eta;
+    sp.s_churn = p->s_churn;
+    sp.s_tmin = p->s_tmin;
+    sp.s_tmax = p->s_tmax;
+    sp.s_noise = p->s_noise;
+    int t_enc = 0;
+    if (d->mode != PASS_TXT2IMG) {
+        double dn = d->denoise < 0.999 ? d->denoise : 0.999;
+        if (d->mode == PASS_HIRES) {
+            sp.steps = dn > 0 ? (int)(d->steps / dn) : d->steps;
+            t_enc = d->steps - 1;
+        } else {
+            t_enc = (int)(dn * d->steps);
+        }
+    }
+    sample_ctx sc;
+    memset(&sc, 0, sizeof sc);
+    sc.d = (tpl_denoiser){.m = d->m,
+                          .c = d->conds,
+                          .cfg = p->cfg_scale,
+                          .B = d->B,
+                          .lc = d->lc,
+                          .lh = d->lh,
+                          .lw = d->lw,
+                          .step = 0,
+                          .init_latent = d->nmask ? d->init_batch : NULL,
+                          .nmask = d->nmask,
+                          .timesteps = si->timesteps,
+                          .c_concat = d->c_concat,
+                          .err = err,
+                          .errlen = errlen};
+    sc.r = (run_ctx){.gens = d->gens,
+                     .B = d->B,
+                     .n1 = n1,
+                     .cb = d->cb,
+                     .done0 = d->done0,
+                     .total = d->total,
+                     .preview_every = p->preview_every,
+                     .lc = d->lc,
+                     .lh = d->lh,
+                     .lw = d->lw};
+    tsm_callbacks tc = {.denoise = cb_denoise, .noise = cb_noise, .interval_noise = NULL,
+                        .progress = cb_progress, .ctx = &sc};
+    int src;
+    err[0] = 0;
+    if (d->mode == PASS_TXT2IMG) {
+        src = tsm_sample(&d->m->sched, &sp, &tc, x, n);
+    } else if (si->timesteps) {
+        /* A1111 timestep img2img: x = sqrt(a)*init + sqrt(1-a)*noise, a = ac[ts[t_enc]] */
+        int ts[TSM_TRAIN_STEPS + 1];
+        size_t L = 0;
+        tsm_ddim_timesteps(sp.steps, si->discard_next_to_last_sigma, ts, TSM_TRAIN_STEPS + 1, &L);
+        int ti = t_enc < (int)L ? t_enc : (int)L - 1;
+        double a = d->m->sched.alphas_cumprod[ts[ti]];
+        float sa = (float)sqrt(a), s1a = (float)sqrt(1.0 - a);
+        for (size_t q = 0; q < n; q++) x[q] = sa * d->init_batch[q] + s1a * x[q] * (float)d->noise_mult;
+        src = tsm_run_timesteps_img2img(&d->m->sched, &sp, t_enc, &tc, x, n);
+    } else {
+        /* A1111 img2img: sigma_sched = sigmas[steps - t_enc - 1:], x = init + noise*sigma */
+        size_t cap = (size_t)sp.steps + 4;
+        double *sig = malloc(cap * sizeof(double));
+        size_t nsig = 0;
+        if (!sig || tsm_sample_sigmas(&d->m->sched, &sp, sig, cap, &nsig) != TSM_OK) {
+            free(sig);
+            snprintf(err, errlen, "cannot compute the sigma schedule");
+            return -1;
+        }
+        size_t start = (size_t)(sp.steps - t_enc - 1);
+        if (nsig > (size_t)sp.steps + 1) start += nsig - ((size_t)sp.steps + 1); /* discard: one longer */
+        if (start >= nsig) start = nsig - 1;
+        double s0 = sig[start];
+        for (size_t q = 0; q < n; q++) x[q] = d->init_batch[q] + x[q] * (float)d->noise_mult * (float)s0;
+        src = tsm_run_k_sampler(&sp, sig + start, nsig - start, &tc, x, n);
+        free(sig);
+    }
+    for (int b = 0; b < d->B; b++) {
+        trng_free(d->gens[b]);
+        d->gens[b] = NULL;
+    }
+    if (src == TSM_ERR_CANCELLED || sc.r.stop) return 1;
+    if (src != TSM_OK) {
+        if (!err[0]) snprintf(err, errlen, "sampler failed (%d)", src);
+        return -1;
+    }
+    return 0;
+}
+
+/* 9-channel conditioning for B images: [mask (nearest to the latent size),
+ * latent of image*(1-mask)]; image NULL: all-ones mask and the latent of a
+ * 0.5-grey (0 in [-1, 1]) W x H image (txt2img, the hires pass). */
+static int make_c_concat(tpl_model *m, const ti_image *image, const ti_image *mask, int mask_round, int B, int W,
+                         int H, float **out, char *err, size_t errlen) {
+    int f = m->downscale, lc = m->latent_channels, lh = H / f, lw = W / f;
+    size_t plane = (size_t)lh * lw, n1 = (size_t)lc * plane, pp = (size_t)W * H;
+    float *cc = malloc((size_t)B * 5 * plane * sizeof(float));
+    float *mlat = malloc(n1 * sizeof(float)), *sd = malloc(n1 * sizeof(float));
+    float *src = calloc(3 * pp, sizeof(float)), *cmask = malloc(plane * sizeof(float));
+    int rc = -1;
+    char e2[512];
+    if (!cc || !mlat || !sd || !src || !cmask) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    if (!image || !mask) {
+        for (size_t q = 0; q < plane; q++) cmask[q] = 1.0f;
+    } else {
+        from_uint8(image, src);
+        for (size_t q = 0; q < pp; q++) {
+            float mv = mask->pixels[q * (size_t)mask->channels] / 255.0f;
+            if (mask_round) mv = roundf(mv);
+            for (int ch = 0; ch < 3; ch++) src[(size_t)ch * pp + q] *= 1.0f - mv;
+        }
+        tpl_mask_to_latent_nearest(mask, mask_round, lw, lh, cmask);
+    }
+    if (tmv_encode(m->vae, src, 1, H, W, mlat, sd, e2, sizeof e2)) {
+        snprintf(err, errlen, "vae encode: %s", e2);
+        goto done;
+    }
+    float sf = tmv_scaling_factor(m->vae);
+    for (size_t q = 0; q < n1; q++) mlat[q] *= sf;
+    for (int b = 0; b < B; b++) {
+        memcpy(cc + (size_t)b * 5 * plane, cmask, plane * sizeof(float));
+        memcpy(cc + (size_t)b * 5 * plane + plane, mlat, n1 * sizeof(float));
+    }
+    *out = cc;
+    cc = NULL;
+    rc = 0;
+done:
+    free(cc);
+    free(mlat);
+    free(sd);
+    free(src);
+    free(cmask);
+    return rc;
+}
+
+/* ---- hires fix ---- */
+
+static int hires_steps_executed(const tpl_params *p) {
+    if (!p->enable_hr) return 0;
+    int steps = p->hr_steps > 0 ? p->hr_steps : p->steps;
+    tsm_sampler_id sid = p->hr_sampler_set ? p->hr_sampler : p->sampler;
+    return tsm_sampler_get(sid)->timesteps ? (steps > 2 ? steps - 2 : 1) : steps;
+}
+
+/* Pixel upscalers of the hires fix: A1111 resize_image(0, img, w, h, upscaler):
+ * "None" resizes with Lanczos; Lanczos/Nearest upscale by the needed scale
+ * and, if the size still differs, Lanczos to the exact size. */
+static int upscale_pixels(const ti_image *in, int w, int h, const char *upscaler, ti_image *out, char *err,
+                          size_t errlen) {
+    tr_filter filt;
+    if (!strcasecmp(upscaler, "None")) return tr_resize(in, w, h, TR_LANCZOS, out, err, errlen);
+    if (tr_filter_from_name(upscaler, &filt) != 0) {
+        snprintf(err, errlen, "hires upscaler '%s' is not available on this worker", upscaler);
+        return -1;
+    }
+    double sc = (double)w / in->width > (double)h / in->height ? (double)w / in->width : (double)h / in->height;
+    ti_image up = {0};
+    const ti_image *cur = in;
+    if (sc > 1.0) {
+        if (tr_resize(in, (int)(in->width * sc), (int)(in->height * sc), filt, &up, err, errlen)) return -1;
+        cur = &up;
+    }
+    int rc;
+    if (cur->width != w || cur->height != h) {
+        rc = tr_resize(cur, w, h, TR_LANCZOS, out, err, errlen);
+    } else {
+        rc = ti_image_alloc(out, w, h, cur->channels, err, errlen);
+        if (!rc) memcpy(out->pixels, cur->pixels, (size_t)w * h * cur->channels);
+    }
+    ti_image_free(&up);
+    return rc;
+}
+
+/* The hires pass of iteration it on the first-pass latents x [B][lc][lh][lw]:
+ * upscale (latent mode or decode/upscale/encode), crop for hr_resize_x/y,
+ * fresh noise from the same seeds at the new size, conds of the hires
+ * prompts with hires schedules, img2img with the steps given explicitly. */
+static int hires_pass(tpl_model *m, const tpl_params *p, const trng_noise_params *np0, int it, const float *x,
+                      int lh, int lw, trng_gen **gens, const tpl_callbacks *cb, int done0, int total, float **out,
+                      int *olh, int *olw, char *err, size_t errlen) {
+    int f = m->downscale, lc = m->latent_channels, B = p->batch_size;
+    int uw = p->hr_upscale_w / f, uh = p->hr_upscale_h / f;
+    size_t n1 = (size_t)lc * lh * lw, un1 = (size_t)lc * uh * uw;
+    int y0 = p->hr_trunc_y / 2, y1 = uh - (p->hr_trunc_y + 1) / 2, x0 = p->hr_trunc_x / 2, x1 = uw - (p->hr_trunc_x + 1) / 2;
+    if (uw < 1 || uh < 1 || y1 <= y0 || x1 <= x0) {
+        snprintf(err, errlen, "bad hires size");
+        return -1;
+    }
+    int hh = y1 - y0, hw = x1 - x0;
+    size_t hn1 = (size_t)lc * hh * hw;
+    float *up = malloc((size_t)B * un1 * sizeof(float));
+    float *init = malloc((size_t)B * hn1 * sizeof(float));
+    float *hx = malloc((size_t)B * hn1 * sizeof(float));
+    float *img = NULL, *cc = NULL;
+    char **prompts = calloc((size_t)B, sizeof *prompts), **negs = calloc((size_t)B, sizeof *negs);
+    tpl_conds conds = {0};
+    int rc = -1;
+    if (!up || !init || !hx || !prompts || !negs) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    int lm = tpl_latent_mode_find(p->hr_upscaler);
+    if (lm >= 0) {
+        for (int b = 0; b < B; b++)
+            if (tpl_latent_resize(x + (size_t)b * n1, lc, lh, lw, up + (size_t)b * un1, uh, uw, (tpl_latent_mode)lm)) {
+                snprintf(err, errlen, "latent upscale failed");
+                goto done;
+            }
+    } else {
+        img = malloc((size_t)3 * lh * f * lw * f * sizeof(float));
+        if (!img) {
+            snprintf(err, errlen, "out of memory");
+            goto done;
+        }
+        for (int b = 0; b < B; b++) {
+            char e2[512];
+            if (tmv_decode(m->vae, x + (size_t)b * n1, 1, lh, lw, img, e2, sizeof e2)) {
+                snprintf(err, errlen, "vae decode: %s", e2);
+                goto done;
+            }
+            ti_image first = {0}, big = {0};
+            if (ti_image_alloc(&first, lw * f, lh * f, 3, err, errlen)) goto done;
+            to_uint8(img, lh * f, lw * f, &first);
+            int urc = upscale_pixels(&first, uw * f, uh * f, p->hr_upscaler, &big, err, errlen);
+            ti_image_free(&first);
+            if (urc) goto done;
+            urc = encode_image(m, &big, up + (size_t)b * un1, err, errlen);
+            ti_image_free(&big);
+            if (urc) goto done;
+        }
+    }
+    /* hr_resize_x and _y both given: the cover-scaled latent cropped to the target */
+    for (int b = 0; b < B; b++)
+        for (int ch = 0; ch < lc; ch++)
+            for (int y = 0; y < hh; y++)
+                memcpy(init + (size_t)b * hn1 + ((size_t)ch * hh + y) * hw,
+                       up + (size_t)b * un1 + ((size_t)ch * uh + y + y0) * uw + x0, (size_t)hw * sizeof(float));
+    trng_noise_params np = *np0;
+    np.width = hw * f;
+    np.height = hh * f;
+    for (int b = 0; b < B; b++) {
+        trng_free(gens[b]);
+        gens[b] = NULL;
+        if (trng_image_noise(&np, (size_t)it * B + b, hx + (size_t)b * hn1, &gens[b]) != TRNG_OK) {
+            snprintf(err, errlen, "noise: bad parameters for the hires size");
+            goto done;
+        }
+    }
+    tsm_sampler_id sid = p->hr_sampler_set ? p->hr_sampler : p->sampler;
+    int steps = p->hr_steps > 0 ? p->hr_steps : p->steps;
+    const tsm_sampler_info *si = tsm_sampler_get(sid);
+    for (int b = 0; b < B; b++) {
+        prompts[b] = p->hr_prompt && p->hr_prompt[0] ? p->hr_prompt : p->prompt;
+        negs[b] = p->hr_negative && p->hr_negative[0] ? p->hr_negative : p->negative_prompt;
+    }
+    if (tpl_conds_build(m, p, prompts, negs, B, p->steps, si->second_order ? steps * 2 : steps, &conds, err, errlen))
+        goto done;
+    if (m->inpainting && make_c_concat(m, NULL, NULL, 1, B, hw * f, hh * f, &cc, err, errlen)) goto done;
+    pass_def pd = {.m = m,
+                   .p = p,
+                   .conds = &conds,
+                   .sampler = sid,
+                   .scheduler = p->hr_scheduler_set ? p->hr_scheduler : p->scheduler,
+                   .mode = PASS_HIRES,
+                   .steps = steps,
+                   .denoise = p->hr_denoise,
+                   .noise_mult = 1.0,
+                   .B = B, .lc = lc, .lh = hh, .lw = hw,
+                   .init_batch = init,
+                   .nmask = NULL,
+                   .c_concat = cc,
+                   .gens = gens,
+                   .cb = cb,
+                   .done0 = done0,
+                   .total = total};
+    rc = run_pass(&pd, hx, err, errlen);
+    if (rc == 0) {
+        *out = hx;
+        hx = NULL;
+        *olh = hh;
+        *olw = hw;
+    }
+done:
+    free(up);
+    free(init);
+    free(hx);
+    free(img);
+    free(cc);
+    free(prompts);
+    free(negs);
+    tpl_conds_free(&conds);
+    return rc;
+}
+
 /* ---- the pipeline ---- */
 
 int tpl_generate(tpl_model *m, const tpl_params *p, const ti_image *init_in, const ti_image *mask_in,
@@ -457,47 +860,11 @@ int tpl_generate(tpl_model *m, const tpl_params *p, const ti_image *init_in, con
         }
     }
     if (m->inpainting) {
-        /* 9-channel conditioning: [round(mask) nearest-resized, latent of image*(1-round(mask))];
-         * txt2img (or no mask): all ones and the latent of a 0.5-grey image (0 in [-1, 1]) */
         r->inpainting_conditioning = 1;
-        size_t pp = (size_t)p->width * p->height;
-        c_concat = malloc((size_t)B * 5 * plane * sizeof(float));
-        float *mlat = malloc(n1 * sizeof(float)), *sd = malloc(n1 * sizeof(float));
-        float *src = calloc(3 * pp, sizeof(float)), *cmask = malloc(plane * sizeof(float));
-        int erc = -1;
-        char e2[512];
-        if (!c_concat || !mlat || !sd || !src || !cmask) {
-            snprintf(err, errlen, "out of memory");
-        } else {
-            erc = 0;
-            if (p->kind == TPL_TXT2IMG || !prep.has_mask) {
-                for (size_t q = 0; q < plane; q++) cmask[q] = 1.0f;
-            } else {
-                from_uint8(&prep.image, src);
-                for (size_t q = 0; q < pp; q++) {
-                    float mv = prep.mask.pixels[q * (size_t)prep.mask.channels] / 255.0f;
-                    if (p->mask_round) mv = roundf(mv);
-                    for (int ch = 0; ch < 3; ch++) src[(size_t)ch * pp + q] *= 1.0f - mv;
-                }
-                tpl_mask_to_latent_nearest(&prep.mask, p->mask_round, lw, lh, cmask);
-            }
-            if (tmv_encode(m->vae, src, 1, p->height, p->width, mlat, sd, e2, sizeof e2)) {
-                snprintf(err, errlen, "vae encode: %s", e2);
-                erc = -1;
-            } else {
-                float sf = tmv_scaling_factor(m->vae);
-                for (size_t q = 0; q < n1; q++) mlat[q] *= sf;
-                for (int b = 0; b < B; b++) {
-                    memcpy(c_concat + (size_t)b * 5 * plane, cmask, plane * sizeof(float));
-                    memcpy(c_concat + (size_t)b * 5 * plane + plane, mlat, n1 * sizeof(float));
-                }
-            }
-        }
-        free(mlat);
-        free(sd);
-        free(src);
-        free(cmask);
-        if (erc) goto done;
+        int with_mask = p->kind != TPL_TXT2IMG && prep.has_mask;
+        if (make_c_concat(m, with_mask ? &prep.image : NULL, with_mask ? &prep.mask : NULL, p->mask_round, B,
+                          p->width, p->height, &c_concat, err, errlen))
+            goto done;
     }
     trng_noise_params np = {.source = p->rng,
                             .seed = p->seed,
@@ -551,20 +918,9 @@ int tpl_generate(tpl_model *m, const tpl_params *p, const ti_image *init_in, con
         negs[b] = p->negative_prompt;
     }
     int sched_steps = si->second_order ? p->steps * 2 : p->steps;
-    if (tpl_conds_build(m, p, prompts, negs, B, sched_steps, &conds, err, errlen)) goto done;
+    if (tpl_conds_build(m, p, prompts, negs, B, sched_steps, 0, &conds, err, errlen)) goto done;
 
-    tsm_sample_params sp;
-    tsm_sample_params_init(&sp);
-    sp.sampler = p->sampler;
-    sp.scheduler = p->scheduler;
-    sp.steps = p->steps;
-    sp.eta = p->eta;
-    sp.s_churn = p->s_churn;
-    sp.s_tmin = p->s_tmin;
-    sp.s_tmax = p->s_tmax;
-    sp.s_noise = p->s_noise;
-
-    int per_iter = executed_steps(p);
+    int per_iter = executed_steps(p) + hires_steps_executed(p);
     for (int it = 0; it < p->n_iter; it++) {
         for (int b = 0; b < B; b++) {
             size_t index = (size_t)it * B + b;
@@ -574,78 +930,26 @@ int tpl_generate(tpl_model *m, const tpl_params *p, const ti_image *init_in, con
             }
             if (keep_tensors) memcpy(r->noise + index * n1, x + (size_t)b * n1, n1 * sizeof(float));
         }
-        sample_ctx sc;
-        memset(&sc, 0, sizeof sc);
-        sc.d = (tpl_denoiser){.m = m,
-                              .c = &conds,
-                              .cfg = p->cfg_scale,
-                              .B = B,
-                              .lc = lc,
-                              .lh = lh,
-                              .lw = lw,
-                              .step = 0,
-                              .init_latent = init_batch,
-                              .nmask = nmask,
-                              .timesteps = si->timesteps,
-                              .c_concat = c_concat,
-                              .err = err,
-                              .errlen = errlen};
-        sc.r = (run_ctx){.gens = gens,
-                         .B = B,
-                         .n1 = n1,
-                         .cb = cb,
-                         .done0 = it * per_iter,
-                         .total = p->n_iter * per_iter,
-                         .preview_every = p->preview_every,
-                         .lc = lc,
-                         .lh = lh,
-                         .lw = lw};
-        tsm_callbacks tc = {.denoise = cb_denoise, .noise = cb_noise, .interval_noise = NULL,
-                            .progress = cb_progress, .ctx = &sc};
-        int src;
-        err[0] = 0;
-        if (p->kind == TPL_TXT2IMG) {
-            src = tsm_sample(&m->sched, &sp, &tc, x, n);
-        } else if (si->timesteps) {
-            /* A1111 timestep img2img: x = sqrt(a)*init + sqrt(1-a)*noise, a = ac[ts[t_enc]] */
-            int ts[TSM_TRAIN_STEPS + 1];
-            size_t L = 0;
-            int t_enc = img2img_t_enc(p);
-            tsm_ddim_timesteps(p->steps, si->discard_next_to_last_sigma, ts, TSM_TRAIN_STEPS + 1, &L);
-            int ti = t_enc < (int)L ? t_enc : (int)L - 1;
-            double a = m->sched.alphas_cumprod[ts[ti]];
-            float sa = (float)sqrt(a), s1a = (float)sqrt(1.0 - a);
-            for (size_t q = 0; q < n; q++)
-                x[q] = sa * init_batch[q] + s1a * x[q] * (float)p->initial_noise_multiplier;
-            src = tsm_run_timesteps_img2img(&m->sched, &sp, t_enc, &tc, x, n);
-        } else {
-            /* A1111 img2img: sigma_sched = sigmas[steps - t_enc - 1:], x = init + noise*sigma */
-            double *sig = malloc((size_t)(p->steps + 4) * sizeof(double));
-            size_t nsig = 0;
-            if (!sig || tsm_sample_sigmas(&m->sched, &sp, sig, (size_t)p->steps + 4, &nsig) != TSM_OK) {
-                free(sig);
-                snprintf(err, errlen, "cannot compute the sigma schedule");
-                goto done;
-            }
-            int t_enc = img2img_t_enc(p);
-            size_t start = (size_t)(p->steps - t_enc - 1);
-            if (nsig > (size_t)p->steps + 1) start += nsig - ((size_t)p->steps + 1); /* discard: one longer */
-            if (start >= nsig) start = nsig - 1;
-            double s0 = sig[start];
-            for (size_t q = 0; q < n; q++) x[q] = init_batch[q] + x[q] * (float)p->initial_noise_multiplier * (float)s0;
-            src = tsm_run_k_sampler(&sp, sig + start, nsig - start, &tc, x, n);
-            free(sig);
-        }
-        for (int b = 0; b < B; b++) {
-            trng_free(gens[b]);
-            gens[b] = NULL;
-        }
-        if (src == TSM_ERR_CANCELLED || sc.r.stop) {
-            rc = 1;
-            goto done;
-        }
-        if (src != TSM_OK) {
-            if (!err[0]) snprintf(err, errlen, "sampler failed (%d)", src);
+        pass_def pd = {.m = m,
+                       .p = p,
+                       .conds = &conds,
+                       .sampler = p->sampler,
+                       .scheduler = p->scheduler,
+                       .mode = p->kind == TPL_TXT2IMG ? PASS_TXT2IMG : PASS_IMG2IMG,
+                       .steps = p->steps,
+                       .denoise = p->denoising_strength,
+                       .noise_mult = p->kind == TPL_TXT2IMG ? 1.0 : p->initial_noise_multiplier,
+                       .B = B, .lc = lc, .lh = lh, .lw = lw,
+                       .init_batch = init_batch,
+                       .nmask = nmask,
+                       .c_concat = c_concat,
+                       .gens = gens,
+                       .cb = cb,
+                       .done0 = it * per_iter,
+                       .total = p->n_iter * per_iter};
+        int prc = run_pass(&pd, x, err, errlen);
+        if (prc) {
+            rc = prc;
             goto done;
         }
         if (nmask && init_batch) {
@@ -657,25 +961,43 @@ int tpl_generate(tpl_model *m, const tpl_params *p, const ti_image *init_in, con
                         x[i] = x[i] * nmask[q] + init_batch[i] * (1.0f - nmask[q]);
                     }
         }
-        for (int b = 0; b < B; b++) {
-            size_t index = (size_t)it * B + b;
-            if (keep_tensors) memcpy(r->latents + index * n1, x + (size_t)b * n1, n1 * sizeof(float));
-            char e2[512];
-            if (tmv_decode(m->vae, x + (size_t)b * n1, 1, lh, lw, img, e2, sizeof e2)) {
-                snprintf(err, errlen, "vae decode: %s", e2);
+        if (keep_tensors)
+            for (int b = 0; b < B; b++)
+                memcpy(r->latents + ((size_t)it * B + b) * n1, x + (size_t)b * n1, n1 * sizeof(float));
+        /* hires fix: a second img2img pass on the upscaled first-pass result */
+        const float *fin = x;
+        int flh = lh, flw = lw;
+        float *hx = NULL;
+        if (p->enable_hr) {
+            int hrc = hires_pass(m, p, &np, it, x, lh, lw, gens, cb, it * per_iter + executed_steps(p),
+                                 p->n_iter * per_iter, &hx, &flh, &flw, err, errlen);
+            if (hrc) {
+                free(hx);
+                rc = hrc;
                 goto done;
             }
+            fin = hx;
+        }
+        size_t fn1 = (size_t)lc * flh * flw;
+        float *fimg = fin == x ? img : malloc((size_t)3 * flh * f * flw * f * sizeof(float));
+        for (int b = 0; b < B && fimg; b++) {
+            size_t index = (size_t)it * B + b;
+            char e2[512];
+            if (tmv_decode(m->vae, fin + (size_t)b * fn1, 1, flh, flw, fimg, e2, sizeof e2)) {
+                snprintf(err, errlen, "vae decode: %s", e2);
+                break;
+            }
             ti_image out = {0};
-            if (ti_image_alloc(&out, p->width, p->height, 3, err, errlen)) goto done;
-            to_uint8(img, p->height, p->width, &out);
+            if (ti_image_alloc(&out, flw * f, flh * f, 3, err, errlen)) break;
+            to_uint8(fimg, flh * f, flw * f, &out);
             if (p->kind == TPL_INPAINT && prep.has_mask) {
-                ti_image fin = {0};
-                if (tpl_inpaint_finish(&prep, &out, &fin, err, errlen)) {
+                ti_image fi = {0};
+                if (tpl_inpaint_finish(&prep, &out, &fi, err, errlen)) {
                     ti_image_free(&out);
-                    goto done;
+                    break;
                 }
                 ti_image_free(&out);
-                out = fin;
+                out = fi;
             }
             uint64_t seed, subseed;
             trng_image_seeds(&np, index, &seed, &subseed);
@@ -684,9 +1006,14 @@ int tpl_generate(tpl_model *m, const tpl_params *p, const ti_image *init_in, con
                 free(info);
                 ti_image_free(&out);
                 snprintf(err, errlen, "out of memory");
-                goto done;
+                break;
             }
         }
+        int ok = fimg && r->n == (it + 1) * B;
+        if (!fimg) snprintf(err, errlen, "out of memory");
+        if (fimg != img) free(fimg);
+        free(hx);
+        if (!ok) goto done;
     }
     rc = 0;
 done:

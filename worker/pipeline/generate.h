@@ -71,6 +71,17 @@ typedef struct tpl_params {
     double initial_noise_multiplier;
     int mask_blur_x, mask_blur_y, mask_round, inpainting_fill, inpaint_full_res, inpaint_full_res_padding,
         mask_invert;
+    /* hires fix (txt2img) */
+    int enable_hr;
+    double hr_scale, hr_denoise;
+    int hr_resize_x, hr_resize_y, hr_steps;
+    char hr_upscaler[128];
+    int hr_sampler_set, hr_scheduler_set;
+    tsm_sampler_id hr_sampler;
+    tsm_scheduler hr_scheduler;
+    char *hr_prompt, *hr_negative;
+    int hr_upscale_w, hr_upscale_h;  /* A1111 hr_upscale_to_x/y */
+    int hr_trunc_x, hr_trunc_y;      /* latent columns/rows cut (hr_resize_x and _y both set) */
 } tpl_params;
 
 /* From the canonical spec (what job_sd.c stores). */
