@@ -170,7 +170,7 @@ static const char *const common_fields[] = {
     "prompt",  "negative_prompt", "seed",    "subseed", "subseed_strength", "seed_resize_from_w",
     "seed_resize_from_h", "sampler_name", "scheduler", "steps", "cfg_scale", "width", "height",
     "batch_size", "n_iter", "eta", "s_churn", "s_tmin", "s_tmax", "s_noise", "clip_skip", "model", "vae",
-    "rng", "ensd", "emphasis", "preview_every", NULL};
+    "rng", "ensd", "emphasis", "preview_every", "tiled_diffusion", NULL};
 static const char *const img2img_fields[] = {"image", "mask", "denoising_strength", "resize_mode",
                                              "initial_noise_multiplier", NULL};
 static const char *const inpaint_fields[] = {"mask_blur", "mask_blur_x", "mask_blur_y", "mask_round",
@@ -235,6 +235,51 @@ static int sampler_fields(const json_t *body, int is_img, json_t *spec, tsm_samp
     *out_id = id;
     json_object_set_new(spec, "sampler_name", json_string(tsm_sampler_get(id)->name));
     json_object_set_new(spec, "scheduler", json_string(tsm_scheduler_get(sch)->label));
+    return 0;
+}
+
+/* Tiled Diffusion (tiling.md 1-2): {"method", "tile_width", "tile_height",
+ * "overlap", "tile_batch_size"}, sizes in latent pixels; defaults as the
+ * A1111 extension's UI: 96/96, overlap 48 and MultiDiffusion for txt2img,
+ * overlap 8 and Mixture of Diffusers for img2img; batch 4. */
+static int sd_tiled(const json_t *body, int is_img, json_t *spec, tjob_error *err) {
+    const json_t *td = field(body, "tiled_diffusion");
+    if (!td) return 0;
+    if (!json_is_object(td)) {
+        tjob_fail(err, 422, "invalid_field", "tiled_diffusion", "tiled_diffusion must be an object");
+        return -1;
+    }
+    static const char *const known[] = {"method", "tile_width", "tile_height", "overlap", "tile_batch_size", NULL};
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)td, key, v) {
+        int ok = 0;
+        for (int i = 0; known[i]; i++) ok |= !strcmp(key, known[i]);
+        if (!ok) {
+            char f[160];
+            snprintf(f, sizeof f, "tiled_diffusion.%.100s", key);
+            tjob_fail(err, 422, "unknown_field", f, "unknown field %s", f);
+            return -1;
+        }
+    }
+    static const char *const methods[] = {"MultiDiffusion", "Mixture of Diffusers", NULL};
+    const char *method;
+    long long tw, th, ov, bs;
+    if (get_choice(td, "method", methods, &method, err)) {
+        snprintf(err->field, sizeof err->field, "tiled_diffusion.method");
+        return -1;
+    }
+    if (!field(td, "method")) method = is_img ? "Mixture of Diffusers" : "MultiDiffusion";
+    if (get_int(td, "tile_width", 96, 16, 256, &tw, err) || get_int(td, "tile_height", 96, 16, 256, &th, err) ||
+        get_int(td, "overlap", is_img ? 8 : 48, 0, 256, &ov, err) || get_int(td, "tile_batch_size", 4, 1, 8, &bs, err)) {
+        char f[sizeof err->field];
+        memcpy(f, err->field, sizeof f);
+        snprintf(err->field, sizeof err->field, "tiled_diffusion.%.100s", f);
+        return -1;
+    }
+    json_object_set_new(spec, "tiled_diffusion",
+                        json_pack("{s:s, s:I, s:I, s:I, s:I}", "method", method, "tile_width", tw, "tile_height", th,
+                                  "overlap", ov, "tile_batch_size", bs));
     return 0;
 }
 
@@ -485,7 +530,7 @@ int tjob_validate_txt2img(const json_t *body, const tjob_limits *lim, json_t *sp
                           tjob_error *err) {
     (void)out;
     if (check_known(body, common_fields, hires_fields, NULL, err)) return -1;
-    if (sd_common(body, lim, 0, spec, err) || sd_size(body, lim, spec, 512, 512, err) ||
+    if (sd_common(body, lim, 0, spec, err) || sd_tiled(body, 0, spec, err) || sd_size(body, lim, spec, 512, 512, err) ||
         sd_hires(body, lim, spec, err))
         return -1;
     return 0;
@@ -595,7 +640,7 @@ static int sd_img(const json_t *body, const tjob_limits *lim, json_t *spec, tjob
         }
         if (check_known(body, common_fields, img2img_fields, NULL, err)) return -1;
     }
-    if (sd_common(body, lim, 1, spec, err)) return -1;
+    if (sd_common(body, lim, 1, spec, err) || sd_tiled(body, 1, spec, err)) return -1;
     long long i;
     double d;
     if (get_num(body, "denoising_strength", 0.75, 0, 1, &d, err)) return -1;

@@ -165,6 +165,53 @@ class RenderTest(unittest.TestCase):
             if model == "sd1-inpaint-tiny":
                 self.assertIn("Conditional mask weight: 1.0", texts["parameters"])
 
+    def test_tiled_diffusion(self):
+        base = dict(TXT, batch_size=1, width=64, height=48)
+        p, out = render(self.tmp, base)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        plain = harness.read_png(pngs(out)[0][1])[3]
+        # one tile covering the canvas is plain sampling
+        p, out = render(self.tmp, dict(base, tiled_diffusion={"tile_width": 96, "tile_height": 96}))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        w, h, ch, px, texts = harness.read_png(pngs(out)[0][1])
+        self.assertEqual(px, plain)
+        self.assertIn('Tiled Diffusion: "{', texts["parameters"])
+        # real grids: 2x2 and more tiles, both methods, txt2img and img2img
+        for td in ({"tile_width": 16, "tile_height": 16, "overlap": 8},
+                   {"method": "Mixture of Diffusers", "tile_width": 20, "tile_height": 16, "overlap": 4}):
+            p, out = render(self.tmp, dict(base, tiled_diffusion=td))
+            self.assertEqual(p.returncode, 0, p.stderr)
+            w, h, ch, px, texts = harness.read_png(pngs(out)[0][1])
+            self.assertEqual((w, h), (64, 48))
+            self.assertNotEqual(px, plain)
+        job = {"type": "img2img", "image": b64png(64, 64, seed=3), "prompt": "a house", "denoising_strength": 0.5,
+               "steps": 6, "seed": 1, "model": "sd1-tiny", "sampler_name": "Euler",
+               "tiled_diffusion": {"tile_width": 16, "tile_height": 16}}
+        p, out = render(self.tmp, job)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn('Mixture of Diffusers', harness.read_png(pngs(out)[0][1])[4]["parameters"])
+        p, out = render(self.tmp, dict(base, tiled_diffusion={"tile_width": 4}))
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("tiled_diffusion.tile_width", p.stderr)
+
+    def test_hires_fix(self):
+        for up in ("Latent", "Latent (bicubic antialiased)", "Lanczos", "None"):
+            job = dict(TXT, batch_size=1, width=32, height=32, enable_hr=True, hr_upscaler=up, hr_second_pass_steps=3,
+                       denoising_strength=0.6, prompt="[cat:dog:1.5] in a garden")
+            p, out = render(self.tmp, job)
+            self.assertEqual(p.returncode, 0, "%s: %s" % (up, p.stderr))
+            w, h, ch, px, texts = harness.read_png(pngs(out)[0][1])
+            self.assertEqual((w, h), (64, 64))
+            self.assertIn("Denoising strength: 0.6, RNG: CPU, Hires upscale: 2.0, Hires steps: 3, Hires upscaler: %s" % up,
+                          texts["parameters"])
+        req = {"prompt": "a red car", "steps": 4, "width": 32, "height": 24, "seed": 5, "enable_hr": True,
+               "hr_resize_x": 48, "hr_resize_y": 48, "override_settings": {"sd_model_checkpoint": "sd1-tiny"}}
+        p, out = render(self.tmp, req, a1111=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        w, h, ch, px, texts = harness.read_png(pngs(out)[0][1])
+        self.assertEqual((w, h), (48, 48))
+        self.assertIn("Hires resize: 48x48", texts["parameters"])
+
     def test_errors(self):
         p, out = render(self.tmp, dict(TXT, width=65))
         self.assertEqual(p.returncode, 2)

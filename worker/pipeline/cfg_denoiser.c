@@ -215,49 +215,86 @@ static int rows_per_forward(int lh, int lw) {
     return r < 1 ? 1 : r > 16 ? 16 : r;
 }
 
-/* UNet over rows r[0..nr) with token length T; x0 out [nr][n1]. */
+/* UNet over rows r[0..nr) with token length T; x0 out [nr][n1]. Without a
+ * tile grid each row is one UNet item; with one (Tiled Diffusion) every
+ * (row, tile) pair is an item on the tile's crop, and the raw outputs are
+ * blended back with the tile weights before the x0 conversion. */
 static int run_rows(tpl_denoiser *d, const float *x, double sigma, const row *r, int nr, int T, float *x0) {
     tpl_model *m = d->m;
-    int C = d->c->C, in_c = tmu_get_config(m->unet)->in_channels;
-    size_t n1 = (size_t)d->lc * d->lh * d->lw, plane = (size_t)d->lh * d->lw;
-    int per = rows_per_forward(d->lh, d->lw);
-    float *xin = malloc((size_t)per * in_c * plane * sizeof(float));
+    const tpl_td_grid *g = d->grid && d->grid->w == d->lw && d->grid->h == d->lh ? d->grid : NULL;
+    int C = d->c->C, in_c = tmu_get_config(m->unet)->in_channels, lc = d->lc;
+    int tw = g ? g->tw : d->lw, th = g ? g->th : d->lh, ntiles = g ? g->ntiles : 1;
+    size_t n1 = (size_t)lc * d->lh * d->lw, plane = (size_t)d->lh * d->lw, tplane = (size_t)tw * th;
+    int per = rows_per_forward(th, tw);
+    long items = (long)nr * ntiles;
+    float *xin = malloc((size_t)per * in_c * tplane * sizeof(float));
     float *ctx = malloc((size_t)per * T * C * sizeof(float));
-    float *out = malloc((size_t)per * n1 * sizeof(float));
+    float *out = malloc((size_t)per * lc * tplane * sizeof(float));
     float *t = malloc((size_t)per * sizeof(float));
+    float *acc = g ? calloc((size_t)nr * n1, sizeof(float)) : x0; /* raw model output on the canvas */
     int rc = -1;
-    if (!xin || !ctx || !out || !t) {
+    if (!xin || !ctx || !out || !t || !acc) {
         snprintf(d->err, d->errlen, "out of memory");
+        goto done;
+    }
+    if (in_c > lc && (!d->c_concat || in_c - lc != 5)) {
+        snprintf(d->err, d->errlen, "the UNet takes %d input channels but no image conditioning was made", in_c);
         goto done;
     }
     double cin = tsm_c_in(sigma);
     float tt = (float)tsm_sigma_to_t(&m->sched, sigma);
-    for (int s = 0; s < nr; s += per) {
-        int k = nr - s < per ? nr - s : per;
+    for (long s = 0; s < items; s += per) {
+        int k = items - s < per ? (int)(items - s) : per;
         for (int j = 0; j < k; j++) {
-            const row *rw = &r[s + j];
+            /* tile-major as the extension batches: item = tile * nr + row */
+            long it = s + j;
+            int tile = (int)(it / nr), ri = (int)(it % nr);
+            int ox = g ? g->tiles[tile].x : 0, oy = g ? g->tiles[tile].y : 0;
+            const row *rw = &r[ri];
             const float *xi = x + (size_t)rw->image * n1;
-            float *dst = xin + (size_t)j * in_c * plane;
-            for (size_t q = 0; q < n1; q++) dst[q] = (float)(xi[q] * cin);
-            if (in_c > d->lc) {
-                if (!d->c_concat || in_c - d->lc != 5) {
-                    snprintf(d->err, d->errlen, "the UNet takes %d input channels but no image conditioning was made", in_c);
-                    goto done;
-                }
-                memcpy(dst + n1, d->c_concat + (size_t)rw->image * 5 * plane, 5 * plane * sizeof(float));
+            float *dst = xin + (size_t)j * in_c * tplane;
+            for (int ch = 0; ch < lc; ch++)
+                for (int y = 0; y < th; y++)
+                    for (int xx = 0; xx < tw; xx++)
+                        dst[(size_t)ch * tplane + (size_t)y * tw + xx] =
+                            (float)(xi[(size_t)ch * plane + (size_t)(y + oy) * d->lw + xx + ox] * cin);
+            if (in_c > lc) {
+                const float *cc = d->c_concat + (size_t)rw->image * 5 * plane;
+                for (int ch = 0; ch < 5; ch++)
+                    for (int y = 0; y < th; y++)
+                        memcpy(dst + (size_t)(lc + ch) * tplane + (size_t)y * tw,
+                               cc + (size_t)ch * plane + (size_t)(y + oy) * d->lw + ox, (size_t)tw * sizeof(float));
             }
             padded(rw->e, T, C, ctx + (size_t)j * T * C);
             t[j] = tt;
         }
         char e2[512];
-        if (tmu_forward_nchw(m->unet, m->arena, xin, k, d->lh, d->lw, t, ctx, T, out, e2, sizeof e2)) {
+        if (tmu_forward_nchw(m->unet, m->arena, xin, k, th, tw, t, ctx, T, g ? out : acc + (size_t)s * n1, e2,
+                             sizeof e2)) {
             snprintf(d->err, d->errlen, "unet: %s", e2);
             goto done;
         }
+        if (!g) continue;
         for (int j = 0; j < k; j++) {
-            const float *xi = x + (size_t)r[s + j].image * n1;
-            tsm_output_to_denoised(m->sched.prediction, xi, out + (size_t)j * n1, sigma, x0 + (size_t)(s + j) * n1, n1);
+            long it = s + j;
+            int tile = (int)(it / nr), ri = (int)(it % nr);
+            int ox = g->tiles[tile].x, oy = g->tiles[tile].y;
+            float *a = acc + (size_t)ri * n1;
+            const float *o = out + (size_t)j * lc * tplane;
+            for (int ch = 0; ch < lc; ch++)
+                for (int y = 0; y < th; y++)
+                    for (int xx = 0; xx < tw; xx++)
+                        a[(size_t)ch * plane + (size_t)(y + oy) * d->lw + xx + ox] +=
+                            o[(size_t)ch * tplane + (size_t)y * tw + xx] * g->tile_weight[(size_t)y * tw + xx];
         }
+    }
+    for (int j = 0; j < nr; j++) {
+        float *a = acc + (size_t)j * n1;
+        if (g)
+            for (int ch = 0; ch < lc; ch++)
+                for (size_t q = 0; q < plane; q++) a[(size_t)ch * plane + q] *= g->inv_wsum[q];
+        const float *xi = x + (size_t)r[j].image * n1;
+        tsm_output_to_denoised(m->sched.prediction, xi, a, sigma, x0 + (size_t)j * n1, n1);
     }
     rc = 0;
 done:
@@ -265,6 +302,7 @@ done:
     free(ctx);
     free(out);
     free(t);
+    if (g) free(acc);
     return rc;
 }
 

@@ -17,6 +17,7 @@
 #define TESSERA_CFG_DENOISER_H
 
 #include "generate.h"
+#include "tiled_diffusion.h"
 
 typedef struct tpl_enc {
     char *text;
@@ -66,6 +67,7 @@ typedef struct tpl_denoiser {
     const float *nmask;        /* [lh*lw], 1 = repaint, or NULL */
     int timesteps;             /* DDIM/PLMS/UniPC: blend x before the UNet */
     const float *c_concat;     /* [B][5][lh][lw] for 9-channel UNets, or NULL */
+    const tpl_td_grid *grid;   /* Tiled Diffusion, or NULL; used when it matches lh x lw */
     char *err;
     size_t errlen;
 } tpl_denoiser;

@@ -4,6 +4,7 @@
 #include "cfg_denoiser.h"
 #include "inpaint.h"
 #include "latent_resize.h"
+#include "tiled_diffusion.h"
 #include "resize.h"
 #include "infotext.h"
 
@@ -97,6 +98,16 @@ int tpl_params_from_spec(const json_t *spec, tpl_params *p, char *err, size_t er
     p->inpaint_full_res = get_int(spec, "inpaint_full_res", 0);
     p->inpaint_full_res_padding = get_int(spec, "inpaint_full_res_padding", 32);
     p->mask_invert = get_int(spec, "inpainting_mask_invert", 0);
+    json_t *td = json_object_get(spec, "tiled_diffusion");
+    if (json_is_object(td)) {
+        p->td_enabled = 1;
+        p->td_method = tpl_td_method_find(get_str(td, "method", "MultiDiffusion"));
+        if (p->td_method < 0) p->td_method = TPL_TD_MULTIDIFFUSION;
+        p->td_tile_w = get_int(td, "tile_width", 96);
+        p->td_tile_h = get_int(td, "tile_height", 96);
+        p->td_overlap = get_int(td, "overlap", 48);
+        p->td_batch = get_int(td, "tile_batch_size", 4);
+    }
     json_t *hr = json_object_get(spec, "hires");
     if (json_is_object(hr) && p->kind == TPL_TXT2IMG) {
         p->enable_hr = 1;
@@ -142,8 +153,9 @@ int tpl_params_from_spec(const json_t *spec, tpl_params *p, char *err, size_t er
                 p->hr_upscale_w = ry * w / h;
                 p->hr_upscale_h = ry;
             }
-            p->hr_trunc_x = (p->hr_upscale_w - rx) / 8;
-            p->hr_trunc_y = (p->hr_upscale_h - ry) / 8;
+            /* in pixels here; A1111 cuts (to - target) // opt_f latent pixels */
+            p->hr_trunc_x = p->hr_upscale_w - rx;
+            p->hr_trunc_y = p->hr_upscale_h - ry;
         }
         if (!p->hr_prompt || !p->hr_negative) {
             snprintf(err, errlen, "out of memory");
@@ -252,6 +264,15 @@ char *tpl_infotext(const tpl_model *m, const tpl_params *p, uint64_t seed, uint6
             tinf_params_add(ip, "Inpaint area", "Only masked");
             tinf_params_addf(ip, "Masked area padding", "%d", p->inpaint_full_res_padding);
         }
+    }
+    if (p->td_enabled) {
+        char td[256];
+        snprintf(td, sizeof td,
+                 "{\"Method\": \"%s\", \"Tile tile width\": %d, \"Tile tile height\": %d, \"Tile Overlap\": %d, "
+                 "\"Tile batch size\": %d}",
+                 p->td_method == TPL_TD_MIXTURE ? "Mixture of Diffusers" : "MultiDiffusion", p->td_tile_w, p->td_tile_h,
+                 p->td_overlap, p->td_batch);
+        tinf_params_add(ip, "Tiled Diffusion", td);
     }
     if (p->kind != TPL_TXT2IMG && p->initial_noise_multiplier != 1.0) {
         fmt_num(p->initial_noise_multiplier, b, sizeof b);
@@ -467,6 +488,7 @@ typedef struct {
     double denoise, noise_mult;
     int B, lc, lh, lw;
     const float *init_batch, *nmask, *c_concat;
+    const tpl_td_grid *grid;
     trng_gen **gens;
     const tpl_callbacks *cb;
     int done0, total;
@@ -511,6 +533,7 @@ static int run_pass(const pass_def *d, float *x, char *err, size_t errlen) {
                           .nmask = d->nmask,
                           .timesteps = si->timesteps,
                           .c_concat = d->c_concat,
+                          .grid = d->grid,
                           .err = err,
                           .errlen = errlen};
     sc.r = (run_ctx){.gens = d->gens,
@@ -666,7 +689,8 @@ static int hires_pass(tpl_model *m, const tpl_params *p, const trng_noise_params
     int f = m->downscale, lc = m->latent_channels, B = p->batch_size;
     int uw = p->hr_upscale_w / f, uh = p->hr_upscale_h / f;
     size_t n1 = (size_t)lc * lh * lw, un1 = (size_t)lc * uh * uw;
-    int y0 = p->hr_trunc_y / 2, y1 = uh - (p->hr_trunc_y + 1) / 2, x0 = p->hr_trunc_x / 2, x1 = uw - (p->hr_trunc_x + 1) / 2;
+    int tx = p->hr_trunc_x / f, ty = p->hr_trunc_y / f;
+    int y0 = ty / 2, y1 = uh - (ty + 1) / 2, x0 = tx / 2, x1 = uw - (tx + 1) / 2;
     if (uw < 1 || uh < 1 || y1 <= y0 || x1 <= x0) {
         snprintf(err, errlen, "bad hires size");
         return -1;
@@ -808,6 +832,7 @@ int tpl_generate(tpl_model *m, const tpl_params *p, const ti_image *init_in, con
     trng_gen **gens = NULL;
     tpl_conds conds = {0};
     tpl_inpaint_prep prep = {0};
+    tpl_td_grid grid = {0};
 
     x = malloc(n * sizeof(float));
     img = malloc((size_t)3 * p->width * p->height * sizeof(float));
@@ -920,6 +945,11 @@ int tpl_generate(tpl_model *m, const tpl_params *p, const ti_image *init_in, con
     int sched_steps = si->second_order ? p->steps * 2 : p->steps;
     if (tpl_conds_build(m, p, prompts, negs, B, sched_steps, 0, &conds, err, errlen)) goto done;
 
+    if (p->td_enabled &&
+        tpl_td_grid_build(lw, lh, p->td_tile_w, p->td_tile_h, p->td_overlap, (tpl_td_method)p->td_method, &grid)) {
+        snprintf(err, errlen, "bad Tiled Diffusion grid");
+        goto done;
+    }
     int per_iter = executed_steps(p) + hires_steps_executed(p);
     for (int it = 0; it < p->n_iter; it++) {
         for (int b = 0; b < B; b++) {
@@ -943,6 +973,7 @@ int tpl_generate(tpl_model *m, const tpl_params *p, const ti_image *init_in, con
                        .init_batch = init_batch,
                        .nmask = nmask,
                        .c_concat = c_concat,
+                       .grid = p->td_enabled ? &grid : NULL,
                        .gens = gens,
                        .cb = cb,
                        .done0 = it * per_iter,
@@ -1025,6 +1056,7 @@ done:
     free(negs);
     tpl_conds_free(&conds);
     tpl_inpaint_free(&prep);
+    tpl_td_grid_free(&grid);
     free(x);
     free(img);
     free(init_lat);

@@ -81,7 +81,9 @@ typedef struct tpl_params {
     tsm_scheduler hr_scheduler;
     char *hr_prompt, *hr_negative;
     int hr_upscale_w, hr_upscale_h;  /* A1111 hr_upscale_to_x/y */
-    int hr_trunc_x, hr_trunc_y;      /* latent columns/rows cut (hr_resize_x and _y both set) */
+    int hr_trunc_x, hr_trunc_y;      /* pixels cut (hr_resize_x and _y both set): (to - target) */
+    /* Tiled Diffusion (first pass / img2img), sizes in latent pixels */
+    int td_enabled, td_method, td_tile_w, td_tile_h, td_overlap, td_batch;
 } tpl_params;
 
 /* From the canonical spec (what job_sd.c stores). */
