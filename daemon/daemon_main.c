@@ -36,6 +36,7 @@ static const tcfg_option options[] = {
     O("jobs", "max_batch", TCFG_INT, max_batch, "16", "most images per forward pass (batch_size)"),
     O("jobs", "max_images", TCFG_INT, max_images, "64", "most images per job (batch_size * n_iter)"),
     O("jobs", "max_steps", TCFG_INT, max_steps, "150", "most sampling steps of a job"),
+    O("jobs", "max_tiles", TCFG_INT, max_tiles, "1024", "most tiles of an sd_upscale job"),
     O("jobs", "max_input_bytes", TCFG_BYTES, max_input_bytes, "32M", "largest decoded input image"),
     O("jobs", "max_metadata_bytes", TCFG_BYTES, max_metadata_bytes, "16K", "largest client metadata object"),
     O("jobs", "max_queue_depth", TCFG_INT, max_queue_depth, "1000", "queued jobs per pool before 429; 0 = unlimited"),
@@ -81,6 +82,7 @@ static int check_settings(const td_settings *c, char *err, size_t n) {
     NEED(c->max_batch > 0 && c->max_batch <= 1000, "max_batch must be 1..1000");
     NEED(c->max_images > 0 && c->max_images <= 10000, "max_images must be 1..10000");
     NEED(c->max_steps > 0 && c->max_steps <= 10000, "max_steps must be 1..10000");
+    NEED(c->max_tiles > 0 && c->max_tiles <= 100000, "max_tiles must be 1..100000");
     NEED(c->max_queue_depth >= 0, "max_queue_depth must be 0 (unlimited) or more");
     NEED(c->max_attempts > 0 && c->max_attempts <= 100, "max_attempts must be 1..100");
     NEED(c->retention > 0, "retention must be positive");

@@ -124,6 +124,13 @@ static json_t *job_json(const td_server *s, const char *id, const fields *f) {
                         json_pack("{s:f, s:o, s:o, s:o}", "fraction", num(fget(f, "progress")), "step",
                                   int_or_null(fget(f, "step")), "steps", int_or_null(fget(f, "steps")), "text",
                                   str_or_null(fget(f, "progress_text"))));
+    const char *tiles = fget(f, "tiles_total"); /* an sd_upscale job past its split (docs/redis.md) */
+    if (tiles && tiles[0]) {
+        const char *done = fget(f, "tiles_done");
+        json_object_set_new(o, "tiles",
+                            json_pack("{s:I, s:I, s:o}", "total", (json_int_t)atoll(tiles), "done",
+                                      (json_int_t)(done ? atoll(done) : 0), "phase", str_or_null(fget(f, "phase"))));
+    }
     const char *cancel = fget(f, "cancel");
     json_object_set_new(o, "cancel_requested", json_boolean(cancel && !strcmp(cancel, "1")));
     add_time(o, "created_at", fget(f, "created_at"));

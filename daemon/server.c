@@ -470,6 +470,7 @@ int td_server_init(td_server *s, struct event_base *base, const td_settings *cfg
     s->limits.max_batch = (int)cfg->max_batch;
     s->limits.max_images = (int)cfg->max_images;
     s->limits.max_steps = (int)cfg->max_steps;
+    s->limits.max_tiles = (int)cfg->max_tiles;
     s->limits.max_input_bytes = cfg->max_input_bytes;
     s->limits.max_metadata_bytes = cfg->max_metadata_bytes;
     s->limits.pools = cfg->pools;

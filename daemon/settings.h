@@ -17,7 +17,7 @@ typedef struct {
     char *redis;               /* redis://... or unix://... */
     char *key_prefix;
     /* [jobs] */
-    long long max_width, max_height, max_pixels, max_batch, max_images, max_steps;
+    long long max_width, max_height, max_pixels, max_batch, max_images, max_steps, max_tiles;
     long long max_input_bytes, max_metadata_bytes;
     long long max_queue_depth, max_attempts, retention, idempotency_ttl;
     char *pools, *default_pool;

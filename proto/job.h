@@ -36,6 +36,7 @@ typedef struct {
     int max_batch;               /* images per forward pass (batch_size) */
     int max_images;              /* images per job (batch_size * n_iter), 64 */
     int max_steps;               /* sampling steps, 150 */
+    int max_tiles;               /* tiles of one sd_upscale job, 1024 (0 = 1024) */
     long long max_input_bytes;   /* decoded input image */
     long long max_metadata_bytes;
     const char *pools;           /* comma-separated list of pools accepted, e.g. "default,gpu-24g" */
@@ -87,6 +88,10 @@ int tjob_validate_img2img(const json_t *body, const tjob_limits *lim, json_t *sp
                           tjob_submission *out, tjob_error *err);
 int tjob_validate_inpaint(const json_t *body, const tjob_limits *lim, json_t *spec,
                           tjob_submission *out, tjob_error *err);
+/* sd_upscale (job_sd.c): A1111's "SD upscale" script as one job whose tiles
+ * any free worker renders (docs/jobs-sd.md; the grid in spec "grid"). */
+int tjob_validate_sd_upscale(const json_t *body, const tjob_limits *lim, json_t *spec,
+                             tjob_submission *out, tjob_error *err);
 
 /* Several input images in one stored blob (job_inputs.c): "TSIN", u32 count,
  * then per image u32 length and the bytes (little endian). The image of an

@@ -1,6 +1,14 @@
 /* job_extras.c - the "extras" job: resize one image with a classic filter, as
  * the A1111 Extras tab does ("Upscaler 1" with Lanczos, Nearest, Bicubic or
- * None). The output size follows A1111's arithmetic:
+ * None), or with an ESRGAN-family AI upscaler from the worker's models dir.
+ * AI upscalers are checked for syntax only (the daemon may not see the
+ * models; the worker fails the job when the file is missing), with the rules
+ * of worker/model/esrgan.h: "ESRGAN/<stem>", "RealESRGAN/<stem>" (folder
+ * prefix case-insensitive, stem 1..100 of letters, digits, space and
+ * _-.+()[], not starting with '.' or space, ".safetensors" dropped) or A1111's
+ * names "ESRGAN_4x", "R-ESRGAN 4x+", "R-ESRGAN 4x+ Anime6B", "R-ESRGAN 2x+"
+ * (case-insensitive, stored in A1111's spelling). The output size follows
+ * A1111's arithmetic:
  *   scale mode: out = (int(w * resize), int(h * resize))
  *   size mode:  by = max(W/w, H/h); resize to (int(w*by), int(h*by)), then,
  *               with crop (default), cut the centre W x H.
@@ -16,6 +24,7 @@
 #include "image_io.h"
 #include "job.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +32,27 @@
 #include <strings.h>
 
 static const char *const upscalers[] = {"None", "Lanczos", "Nearest", "Bicubic", "Bilinear", NULL};
+static const char *const ai_upscalers[] = {"ESRGAN_4x", "R-ESRGAN 4x+", "R-ESRGAN 4x+ Anime6B", "R-ESRGAN 2x+", NULL};
+static const char *const ai_dirs[] = {"ESRGAN", "RealESRGAN", NULL};
+
+/* An AI upscaler name (see above): 1 and its canonical spelling in canon, else 0. */
+static int ai_upscaler_name(const char *name, char *canon, size_t len) {
+    for (int i = 0; ai_upscalers[i]; i++)
+        if (!strcasecmp(name, ai_upscalers[i])) return snprintf(canon, len, "%s", ai_upscalers[i]), 1;
+    for (int d = 0; ai_dirs[d]; d++) {
+        size_t n = strlen(ai_dirs[d]);
+        if (strncasecmp(name, ai_dirs[d], n) || name[n] != '/') continue;
+        const char *stem = name + n + 1;
+        size_t sl = strlen(stem);
+        if (sl > 12 && !strcasecmp(stem + sl - 12, ".safetensors")) sl -= 12;
+        if (sl < 1 || sl > 100 || stem[0] == '.' || stem[0] == ' ') return 0;
+        for (size_t i = 0; i < sl; i++)
+            if (!isalnum((unsigned char)stem[i]) && !strchr(" _-.+()[]", stem[i])) return 0;
+        snprintf(canon, len, "%s/%.*s", ai_dirs[d], (int)sl, stem);
+        return 1;
+    }
+    return 0;
+}
 
 static int get_positive_int(const json_t *body, const char *name, int *out, int *present, tjob_error *err) {
     json_t *v = json_object_get(body, name);
@@ -44,15 +74,20 @@ int tjob_validate_extras(const json_t *body, const tjob_limits *lim, json_t *spe
 
     /* upscaler */
     const char *upscaler = "Lanczos";
+    char ai[160];
     json_t *u = json_object_get(body, "upscaler");
     if (u && !json_is_null(u)) {
         upscaler = NULL;
-        if (json_is_string(u))
+        if (json_is_string(u)) {
             for (int i = 0; upscalers[i]; i++)
                 if (!strcasecmp(json_string_value(u), upscalers[i])) upscaler = upscalers[i];
+            if (!upscaler && ai_upscaler_name(json_string_value(u), ai, sizeof ai)) upscaler = ai;
+        }
         if (!upscaler) {
             tjob_fail(err, 422, "invalid_field", "upscaler",
-                      "upscaler must be one of None, Lanczos, Nearest, Bicubic, Bilinear");
+                      "upscaler must be one of None, Lanczos, Nearest, Bicubic, Bilinear, an AI upscaler of the "
+                      "worker's models dir (ESRGAN/<name>, RealESRGAN/<name>) or ESRGAN_4x, R-ESRGAN 4x+, "
+                      "R-ESRGAN 4x+ Anime6B, R-ESRGAN 2x+");
             return -1;
         }
     }

@@ -29,6 +29,7 @@ void tjob_limits_default(tjob_limits *l) {
     l->max_batch = 16;
     l->max_images = 64;
     l->max_steps = 150;
+    l->max_tiles = 1024;
     l->max_input_bytes = 50LL << 20;
     l->max_metadata_bytes = 16 << 10;
     l->pools = "default";
@@ -203,8 +204,9 @@ static const struct {
     {"img2img", tjob_validate_img2img},
     {"inpaint", tjob_validate_inpaint},
     {"extras", tjob_validate_extras},
+    {"sd_upscale", tjob_validate_sd_upscale},
 };
-#define TJOB_TYPES "txt2img, img2img, inpaint, extras"
+#define TJOB_TYPES "txt2img, img2img, inpaint, extras, sd_upscale"
 
 int tjob_validate(const json_t *body, const tjob_limits *lim, tjob_submission *out, tjob_error *err) {
     memset(out, 0, sizeof *out);

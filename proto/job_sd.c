@@ -46,6 +46,7 @@
 #include "job.h"
 #include "rng.h"
 #include "sampler.h"
+#include "tile_grid.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -469,7 +470,8 @@ static int sd_hires(const json_t *body, const tjob_limits *lim, json_t *spec, tj
     json_object_set_new(h, "denoising_strength", json_real(dn));
     const char *up;
     if (get_str(body, "hr_upscaler", NULL, 128, &up, err)) return -1;
-    if (!up || !up[0]) up = "Latent";
+    int given = up && up[0];
+    if (!given) up = "Latent";
     for (int i = 0; latent_modes[i]; i++)
         if (!strcasecmp(up, latent_modes[i])) up = latent_modes[i];
     if (!strncasecmp(up, "Latent", 6) && !in_list(up, latent_modes)) {
@@ -481,7 +483,8 @@ static int sd_hires(const json_t *body, const tjob_limits *lim, json_t *spec, tj
             tjob_fail(err, 422, "invalid_field", "hr_upscaler", "bad upscaler name");
             return -1;
         }
-    json_object_set_new(h, "upscaler", json_string(up));
+    /* null = not given: "Latent", and no "Hires upscaler" in the infotext (A1111) */
+    json_object_set_new(h, "upscaler", given ? json_string(up) : json_null());
     const char *hs, *hsch, *hp, *hn;
     if (get_str(body, "hr_sampler_name", NULL, 128, &hs, err) || get_str(body, "hr_scheduler", NULL, 128, &hsch, err) ||
         get_str(body, "hr_prompt", "", SD_MAX_PROMPT, &hp, err) ||
@@ -697,4 +700,136 @@ int tjob_validate_img2img(const json_t *body, const tjob_limits *lim, json_t *sp
 int tjob_validate_inpaint(const json_t *body, const tjob_limits *lim, json_t *spec, tjob_submission *out,
                           tjob_error *err) {
     return sd_img(body, lim, spec, out, 1, err);
+}
+
+/* ---- sd_upscale ------------------------------------------------------------------ */
+
+/* A1111's "SD upscale" img2img script (tiling.md 4.1) as a job: the image is
+ * upscaled by scale_factor with `upscaler`, split into a grid of
+ * width x height tiles overlapping by `overlap` px, each tile is an img2img
+ * of its crop (seed + tile index), and the results are combined with
+ * A1111's combine_grid blend. The grid is computed here (proto/tile_grid.h)
+ * and stored in the spec as "grid", so an oversized job is refused before it
+ * is queued.
+ * Decisions: batch_size and n_iter must be 1 (A1111 batches tiles and
+ * shifts seeds per batch; one tile per task keeps every tile independent);
+ * resize_mode, mask, tiled_diffusion and preview_every are not accepted;
+ * the tile must fit in the upscaled image (A1111 would crop outside it and
+ * denoise black padding). */
+static const char *const upscale_fields[] = {
+    "prompt", "negative_prompt", "seed", "subseed", "subseed_strength", "seed_resize_from_w", "seed_resize_from_h",
+    "sampler_name", "scheduler", "steps", "cfg_scale", "width", "height", "batch_size", "n_iter", "eta", "s_churn",
+    "s_tmin", "s_tmax", "s_noise", "clip_skip", "model", "vae", "rng", "ensd", "emphasis", "image",
+    "denoising_strength", "initial_noise_multiplier", "scale_factor", "upscaler", "overlap", NULL};
+
+int tjob_validate_sd_upscale(const json_t *body, const tjob_limits *lim, json_t *spec, tjob_submission *out,
+                             tjob_error *err) {
+    if (check_known(body, upscale_fields, NULL, NULL, err)) return -1;
+    static const char *const one[] = {"batch_size", "n_iter"};
+    for (int k = 0; k < 2; k++) {
+        const json_t *v = field(body, one[k]);
+        if (v && !(json_is_integer(v) && json_integer_value(v) == 1)) {
+            tjob_fail(err, 422, "invalid_field", one[k], "%s must be 1 for sd_upscale (one image per tile)", one[k]);
+            return -1;
+        }
+    }
+    if (sd_common(body, lim, 1, spec, err)) return -1;
+    double d;
+    if (get_num(body, "denoising_strength", 0.75, 0, 1, &d, err)) return -1;
+    json_object_set_new(spec, "denoising_strength", json_real(d));
+    json_object_set_new(spec, "resize_mode", json_integer(0));
+    if (get_num(body, "initial_noise_multiplier", 1.0, 0, 2, &d, err)) return -1;
+    json_object_set_new(spec, "initial_noise_multiplier", json_real(d));
+    if (sd_size(body, lim, spec, 512, 512, err)) return -1;
+
+    const json_t *sf = field(body, "scale_factor");
+    double scale = 2.0;
+    if (sf) {
+        if (!json_is_number(sf) || !(json_number_value(sf) > 0 && json_number_value(sf) <= 8)) {
+            tjob_fail(err, 422, "invalid_field", "scale_factor", "scale_factor must be a number in (0, 8]");
+            return -1;
+        }
+        scale = json_number_value(sf);
+    }
+    json_object_set_new(spec, "scale_factor", json_real(scale));
+    const char *up;
+    if (get_str(body, "upscaler", "None", 128, &up, err)) return -1;
+    static const char *const builtin[] = {"None", "Lanczos", "Nearest", NULL};
+    if (!up[0]) up = "None";
+    for (int i = 0; builtin[i]; i++)
+        if (!strcasecmp(up, builtin[i])) up = builtin[i];
+    for (const char *c = up; *c; c++)
+        if (*c == '/' || *c == '\\' || (c[0] == '.' && c[1] == '.') || (unsigned char)*c < 0x20) {
+            tjob_fail(err, 422, "invalid_field", "upscaler", "bad upscaler name");
+            return -1;
+        }
+    if (!strncasecmp(up, "Latent", 6)) {
+        tjob_fail(err, 422, "invalid_field", "upscaler", "sd_upscale needs a pixel upscaler, not a latent mode");
+        return -1;
+    }
+    json_object_set_new(spec, "upscaler", json_string(up));
+    long long ov;
+    if (get_int(body, "overlap", 64, 0, 256, &ov, err)) return -1;
+    json_object_set_new(spec, "overlap", json_integer(ov));
+    int tw = (int)json_integer_value(json_object_get(spec, "width"));
+    int th = (int)json_integer_value(json_object_get(spec, "height"));
+    if (ov >= tw || ov >= th) {
+        tjob_fail(err, 422, "invalid_field", "overlap", "overlap (%lld) must be smaller than the %dx%d tile", ov, tw, th);
+        return -1;
+    }
+
+    sd_image img;
+    if (sd_decode_image(body, "image", 1, lim, &img, err)) {
+        free(img.buf);
+        return -1;
+    }
+    int rc = -1, uw, uh;
+    tgrid_upscaled_size(up, img.w, img.h, scale, &uw, &uh);
+    if (uw < 1 || uh < 1 || uw > lim->max_width || uh > lim->max_height || (long long)uw * uh > lim->max_pixels) {
+        tjob_fail(err, 422, "invalid_field", "scale_factor",
+                  "the upscaled image would be %dx%d; the limits are %dx%d and %lld pixels", uw, uh, lim->max_width,
+                  lim->max_height, lim->max_pixels);
+        goto done;
+    }
+    if (tw > uw || th > uh) {
+        tjob_fail(err, 422, "invalid_field", tw > uw ? "width" : "height",
+                  "the %dx%d tile is larger than the upscaled image (%dx%d): use smaller tiles or a larger "
+                  "scale_factor",
+                  tw, th, uw, uh);
+        goto done;
+    }
+    tgrid g;
+    char msg[256];
+    if (tgrid_make(uw, uh, tw, th, (int)ov, &g, msg, sizeof msg)) {
+        tjob_fail(err, 422, "invalid_field", "overlap", "%s", msg);
+        goto done;
+    }
+    int max_tiles = limit_or(lim->max_tiles, 1024);
+    if (tgrid_count(&g) > max_tiles) {
+        tjob_fail(err, 422, "invalid_field", "width",
+                  "the grid has %d tiles (%d x %d of %dx%d over the %dx%d upscaled image); the limit is %d: use "
+                  "larger tiles or a smaller scale_factor",
+                  tgrid_count(&g), g.cols, g.rows, tw, th, uw, uh, max_tiles);
+        goto done;
+    }
+    json_object_set_new(spec, "grid",
+                        json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "image_width", uw, "image_height", uh,
+                                  "tile_width", tw, "tile_height", th, "overlap", (int)ov, "cols", g.cols, "rows",
+                                  g.rows, "tiles", tgrid_count(&g)));
+    const uint8_t *blobs[1] = {img.buf};
+    size_t lens[1] = {img.len};
+    uint8_t *packed;
+    size_t plen;
+    if (tjob_inputs_pack(blobs, lens, 1, &packed, &plen)) {
+        tjob_fail(err, 500, "internal", NULL, "cannot pack the input image");
+        goto done;
+    }
+    free(out->input);
+    out->input = packed;
+    out->input_len = plen;
+    json_object_set_new(spec, "input", image_desc(&img));
+    rc = 0;
+done:
+    free(img.buf);
+    return rc;
 }

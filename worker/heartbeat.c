@@ -1,7 +1,8 @@
 /* heartbeat.c - the worker's second thread. Every tick it
  *   - registers the worker (P worker:<name> with a TTL, P workers zset), so
  *     GET /v1/workers shows who is alive and what they run;
- *   - renews the running job's lease (renew.lua), unless the main thread has
+ *   - renews the running job's lease (renew.lua; tile_renew.lua for a tile of
+ *     an sd_upscale job), unless the main thread has
  *     shown no sign of life for stall_timeout_s: a stalled worker lets its
  *     lease lapse so another worker retries the job;
  *   - learns whether the running job was canceled or taken away;
@@ -56,7 +57,8 @@ static int beat(tw_worker *w, redisContext *c, int exiting) {
     }
     long long now = tw_now_ms();
     const char *state = snap.job[0] ? "running" : (snap.stopping ? "draining" : "idle");
-    char budget[32], threads[32], done[32], ttl[32];
+    char budget[32], threads[32], done[32], ttl[32], tile[16] = "";
+    if (snap.job[0] && snap.tile >= 0) snprintf(tile, sizeof tile, "%d", snap.tile);
     snprintf(budget, sizeof budget, "%lld", w->s->memory_budget);
     snprintf(threads, sizeof threads, "%lld", w->s->threads);
     snprintf(done, sizeof done, "%lld", snap.jobs_done);
@@ -64,9 +66,9 @@ static int beat(tw_worker *w, redisContext *c, int exiting) {
     char host[256] = "";
     gethostname(host, sizeof host - 1);
     r = redisCommand(c, "HSET %sworker:%s name %s device %s pools %s memory_budget %s threads %s models %s "
-                        "host %s pid %d state %s job %s jobs_done %s",
+                        "host %s pid %d state %s job %s tile %s jobs_done %s",
                      P, w->s->name, w->s->name, w->s->device, w->s->pools, budget, threads, w->s->models, host,
-                     (int)getpid(), state, snap.job, done);
+                     (int)getpid(), state, snap.job, tile, done);
     if (!r) return -1;
     freeReplyObject(r);
     r = redisCommand(c, "PEXPIRE %sworker:%s %s", P, w->s->name, ttl);
@@ -85,13 +87,15 @@ static int beat(tw_worker *w, redisContext *c, int exiting) {
         }
         char err[256];
         const char *argv[] = {P, snap.job, w->s->name};
-        r = tred_script(c, "renew", 0, 3, argv, NULL, err, sizeof err);
+        const char *targv[] = {P, snap.job, tile, w->s->name};
+        r = tile[0] ? tred_script(c, "tile_renew", 0, 4, targv, NULL, err, sizeof err)
+                    : tred_script(c, "renew", 0, 3, argv, NULL, err, sizeof err);
         if (!r) {
             tlog_write(&w->log, TLOG_WARN, "renewing lease of job %s: %s", snap.job, err);
             return c->err ? -1 : 0;
         }
         pthread_mutex_lock(&w->shared.mu);
-        if (!strcmp(w->shared.job, snap.job)) {
+        if (!strcmp(w->shared.job, snap.job) && w->shared.tile == snap.tile) {
             if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && !strcmp(r->element[0]->str, "ok")) {
                 if (r->element[1]->integer) w->shared.cancel = 1;
             } else {

@@ -2,7 +2,9 @@
  * next job (reclaimed ones whose worker died first, then new ones by pool
  * order and priority), report progress, store results and finish, or hand
  * the job back. Every state change goes through a Lua script so it is atomic
- * with respect to daemons and other workers. */
+ * with respect to daemons and other workers. The tasks of sd_upscale jobs
+ * (stream entries with a "tile" field) go through the tile_* scripts, and the
+ * split of such a job through split.lua. */
 #include "worker.h"
 
 #include <stdio.h>
@@ -52,19 +54,24 @@ void tw_claimed_free(tw_claimed *c) {
     memset(c, 0, sizeof *c);
 }
 
-/* Run the claim script for an entry; 1 = run, 0 = skipped, -1 = error. */
-static int claim_entry(tw_worker *w, const char *stream, const char *entry, const char *job, tw_claimed *c,
-                       char *err, size_t errlen) {
+/* Run the claim script for an entry (tile_claim for a tile of an sd_upscale
+ * job, tile = its index or NULL); 1 = run, 0 = skipped, -1 = error. */
+static int claim_entry(tw_worker *w, const char *stream, const char *entry, const char *job, const char *tile,
+                       tw_claimed *c, char *err, size_t errlen) {
     char ret[32];
     snprintf(ret, sizeof ret, "%lld", w->s->retention);
     const char *argv[] = {w->s->key_prefix, job, stream, entry, w->s->name, ret};
-    redisReply *r = tred_script(w->redis, "claim", 0, 6, argv, NULL, err, errlen);
+    const char *targv[] = {w->s->key_prefix, job, tile, stream, entry, w->s->name, ret};
+    redisReply *r = tile ? tred_script(w->redis, "tile_claim", 0, 7, targv, NULL, err, errlen)
+                         : tred_script(w->redis, "claim", 0, 6, argv, NULL, err, errlen);
     if (!r) return -1;
     int rc = 0;
     if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && r->element[0]->type == REDIS_REPLY_STRING) {
         const char *what = r->element[0]->str;
-        if (!strcmp(what, "run") && r->elements == 4) {
+        if (!strcmp(what, "run") && r->elements >= 4) {
             memset(c, 0, sizeof *c);
+            if (r->elements >= 5 && r->element[4]->type == REDIS_REPLY_STRING)
+                snprintf(c->phase, sizeof c->phase, "%s", r->element[4]->str);
             snprintf(c->id, sizeof c->id, "%s", job);
             snprintf(c->stream, sizeof c->stream, "%s", stream);
             snprintf(c->entry, sizeof c->entry, "%s", entry);
@@ -72,6 +79,10 @@ static int claim_entry(tw_worker *w, const char *stream, const char *entry, cons
             snprintf(c->type, sizeof c->type, "%s", r->element[2]->str);
             json_error_t je;
             c->spec = json_loads(r->element[3]->str, 0, &je);
+            if (tile) {
+                c->is_tile = 1;
+                c->tile = atoi(tile);
+            }
             rc = 1;
         } else if (!strcmp(what, "failed")) {
             tlog_write(&w->log, TLOG_WARN, "job %s failed: %s", job,
@@ -83,8 +94,9 @@ static int claim_entry(tw_worker *w, const char *stream, const char *entry, cons
     }
     freeReplyObject(r);
     if (rc != 1) return rc;
-    /* the input bytes, if the job has any */
-    redisReply *in = redisCommand(w->redis, "GET %sjob:%s:input", w->s->key_prefix, job);
+    /* the input bytes, if the job has any (a tile's own crop for a tile) */
+    redisReply *in = tile ? redisCommand(w->redis, "GET %sjob:%s:tile:%s:input", w->s->key_prefix, job, tile)
+                          : redisCommand(w->redis, "GET %sjob:%s:input", w->s->key_prefix, job);
     if (!in) {
         snprintf(err, errlen, "redis: %s", w->redis->errstr);
         tw_claimed_free(c);
@@ -101,12 +113,12 @@ static int claim_entry(tw_worker *w, const char *stream, const char *entry, cons
     return 1;
 }
 
-/* Pull the job id out of a stream entry reply [id, [field, value, ...]]. */
-static const char *entry_job(const redisReply *e) {
+/* Pull a field (job id, tile index) out of a stream entry reply [id, [field, value, ...]]. */
+static const char *entry_field(const redisReply *e, const char *name) {
     if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 || e->element[1]->type != REDIS_REPLY_ARRAY) return NULL;
     const redisReply *f = e->element[1];
     for (size_t i = 0; i + 1 < f->elements; i += 2)
-        if (!strcmp(f->element[i]->str, "job")) return f->element[i + 1]->str;
+        if (f->element[i]->str && !strcmp(f->element[i]->str, name)) return f->element[i + 1]->str;
     return NULL;
 }
 
@@ -138,7 +150,7 @@ static int try_stream(tw_worker *w, const char *key, int reclaim, tw_claimed *c,
         for (size_t i = 0; i < entries->elements && rc == 0; i++) {
             const redisReply *e = entries->element[i];
             if (e->type != REDIS_REPLY_ARRAY || e->elements < 1) continue;
-            const char *job = entry_job(e);
+            const char *job = entry_field(e, "job"), *tile = entry_field(e, "tile");
             const char *id = e->element[0]->str;
             if (!job) {
                 /* not one of ours (or deleted): acknowledge and drop it */
@@ -146,8 +158,10 @@ static int try_stream(tw_worker *w, const char *key, int reclaim, tw_claimed *c,
                 if (a) freeReplyObject(a);
                 continue;
             }
-            if (reclaim) tlog_write(&w->log, TLOG_INFO, "reclaiming job %s (its worker's lease expired)", job);
-            rc = claim_entry(w, key, id, job, c, err, errlen);
+            if (reclaim)
+                tlog_write(&w->log, TLOG_INFO, "reclaiming job %s%s%s (its worker's lease expired)", job,
+                           tile ? " tile " : "", tile ? tile : "");
+            rc = claim_entry(w, key, id, job, tile, c, err, errlen);
         }
     }
     freeReplyObject(r);
@@ -203,8 +217,12 @@ int tw_queue_progress(tw_worker *w, const tw_claimed *c, double fraction, int st
     snprintf(f, sizeof f, "%.4f", fraction);
     snprintf(st, sizeof st, "%d", step);
     snprintf(sts, sizeof sts, "%d", steps);
+    char tile[16];
+    snprintf(tile, sizeof tile, "%d", c->tile);
     const char *argv[] = {w->s->key_prefix, c->id, w->s->name, f, st, sts, text ? text : ""};
-    redisReply *r = tred_script(w->redis, "progress", 0, 7, argv, NULL, err, errlen);
+    const char *targv[] = {w->s->key_prefix, c->id, tile, w->s->name, f, st, sts};
+    redisReply *r = c->is_tile ? tred_script(w->redis, "tile_progress", 0, 7, targv, NULL, err, errlen)
+                               : tred_script(w->redis, "progress", 0, 7, argv, NULL, err, errlen);
     if (!r) return -1;
     int rc = 1;
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && !strcmp(r->element[0]->str, "ok")) {
@@ -248,6 +266,153 @@ int tw_queue_release(tw_worker *w, const tw_claimed *c, char *err, size_t errlen
     const char *argv[] = {w->s->key_prefix, c->id, w->s->name};
     redisReply *r = tred_script(w->redis, "release", 0, 3, argv, NULL, err, errlen);
     if (!r) return -1;
+    freeReplyObject(r);
+    return 0;
+}
+
+/* ---- sd_upscale tiles ---------------------------------------------------------- */
+
+int tw_queue_tile_finish(tw_worker *w, const tw_claimed *c, const char *state, const char *code, const char *message,
+                         const uint8_t *png, size_t len, const char *info_json, char *err, size_t errlen) {
+    if (png) {
+        redisReply *r = redisCommand(w->redis, "SET %sjob:%s:tile:%d:out:%d %b EX %lld", w->s->key_prefix, c->id,
+                                     c->tile, c->attempt, png, len, w->s->retention * 2);
+        if (!r) {
+            snprintf(err, errlen, "redis: %s", w->redis->errstr);
+            return -1;
+        }
+        int bad = r->type == REDIS_REPLY_ERROR;
+        if (bad) snprintf(err, errlen, "redis: storing tile %d: %s", c->tile, r->str);
+        freeReplyObject(r);
+        if (bad) return -1;
+    }
+    char tile[16], att[16], ret[32];
+    snprintf(tile, sizeof tile, "%d", c->tile);
+    snprintf(att, sizeof att, "%d", c->attempt);
+    snprintf(ret, sizeof ret, "%lld", w->s->retention);
+    const char *argv[] = {w->s->key_prefix, c->id, tile, w->s->name, att, state, code ? code : "",
+                          message ? message : "", ret, info_json ? info_json : ""};
+    redisReply *r = tred_script(w->redis, "tile_finish", 0, 10, argv, NULL, err, errlen);
+    if (!r) return -1;
+    int rc = 1;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && r->element[0]->type == REDIS_REPLY_STRING) {
+        if (!strcmp(r->element[0]->str, "ok"))
+            rc = 0;
+        else if (!strcmp(r->element[0]->str, "missing")) {
+            snprintf(err, errlen, "tile %d: the stored PNG vanished before tile_finish", c->tile);
+            rc = -1;
+        }
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+int tw_queue_tile_release(tw_worker *w, const tw_claimed *c, char *err, size_t errlen) {
+    char tile[16];
+    snprintf(tile, sizeof tile, "%d", c->tile);
+    const char *argv[] = {w->s->key_prefix, c->id, tile, w->s->name};
+    redisReply *r = tred_script(w->redis, "tile_release", 0, 4, argv, NULL, err, errlen);
+    if (!r) return -1;
+    freeReplyObject(r);
+    return 0;
+}
+
+/* Delete the tile inputs of this attempt (a split that did not happen). */
+static void drop_split_inputs(tw_worker *w, const tw_claimed *c, int n) {
+    for (int i = 0; i < n; i++) {
+        redisReply *r = redisCommand(w->redis, "DEL %sjob:%s:tile:%d:in:%d", w->s->key_prefix, c->id, i, c->attempt);
+        if (!r) return;
+        freeReplyObject(r);
+    }
+}
+
+int tw_queue_split(tw_worker *w, const tw_claimed *c, uint8_t *const *pngs, const size_t *lens, int n, char *err,
+                   size_t errlen) {
+    /* the inputs first, pipelined, with a TTL of an hour: only split.lua
+     * makes them the job's (and takes the TTL off) */
+    int sent = 0, rc = 0;
+    for (int i = 0; i < n; i++, sent++)
+        if (redisAppendCommand(w->redis, "SET %sjob:%s:tile:%d:in:%d %b EX 3600", w->s->key_prefix, c->id, i,
+                               c->attempt, pngs[i], lens[i]) != REDIS_OK) {
+            snprintf(err, errlen, "redis: %s", w->redis->errstr);
+            rc = -1;
+            break;
+        }
+    for (int i = 0; i < sent; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(w->redis, (void **)&r) != REDIS_OK || !r) {
+            snprintf(err, errlen, "redis: %s", w->redis->errstr);
+            return -1; /* the connection is unusable; the caller reconnects */
+        }
+        if (r->type == REDIS_REPLY_ERROR && rc == 0) {
+            snprintf(err, errlen, "redis: storing tile input %d: %s", i, r->str);
+            rc = -1;
+        }
+        freeReplyObject(r);
+    }
+    if (rc) {
+        drop_split_inputs(w, c, n);
+        return -1;
+    }
+    char att[16], nt[16];
+    snprintf(att, sizeof att, "%d", c->attempt);
+    snprintf(nt, sizeof nt, "%d", n);
+    const char *argv[] = {w->s->key_prefix, c->id, w->s->name, att, nt};
+    redisReply *r = tred_script(w->redis, "split", 0, 5, argv, NULL, err, errlen);
+    if (!r) return -1;
+    rc = -1;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && r->element[0]->type == REDIS_REPLY_STRING) {
+        const char *what = r->element[0]->str;
+        if (!strcmp(what, "ok"))
+            rc = 0;
+        else if (!strcmp(what, "stale"))
+            rc = 1;
+        else if (!strcmp(what, "canceled"))
+            rc = 2;
+        else
+            snprintf(err, errlen, "split: %s %lld", what,
+                     r->elements > 1 && r->element[1]->type == REDIS_REPLY_INTEGER ? r->element[1]->integer : -1LL);
+    } else
+        snprintf(err, errlen, "split: unexpected reply");
+    freeReplyObject(r);
+    if (rc) drop_split_inputs(w, c, n);
+    return rc;
+}
+
+int tw_queue_tile_image(tw_worker *w, const char *job, int tile, uint8_t **png, size_t *len, char **info, char *err,
+                        size_t errlen) {
+    *png = NULL;
+    *len = 0;
+    if (info) *info = NULL;
+    redisReply *r = redisCommand(w->redis, "GET %sjob:%s:tile:%d:image", w->s->key_prefix, job, tile);
+    if (!r) {
+        snprintf(err, errlen, "redis: %s", w->redis->errstr);
+        return -1;
+    }
+    if (r->type != REDIS_REPLY_STRING) {
+        snprintf(err, errlen, "tile %d has no stored image", tile);
+        freeReplyObject(r);
+        return -1;
+    }
+    *png = malloc(r->len ? r->len : 1);
+    if (*png) {
+        memcpy(*png, r->str, r->len);
+        *len = r->len;
+    }
+    freeReplyObject(r);
+    if (!*png) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (!info) return 0;
+    r = redisCommand(w->redis, "HGET %sjob:%s:tile:%d info", w->s->key_prefix, job, tile);
+    if (!r) {
+        snprintf(err, errlen, "redis: %s", w->redis->errstr);
+        free(*png);
+        *png = NULL;
+        return -1;
+    }
+    if (r->type == REDIS_REPLY_STRING && r->len) *info = strndup(r->str, r->len);
     freeReplyObject(r);
     return 0;
 }

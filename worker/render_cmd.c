@@ -13,6 +13,7 @@
 #include "a1111.h"
 #include "generate.h"
 #include "job.h"
+#include "sd_upscale.h"
 #include "te_cpu.h"
 
 #include <errno.h>
@@ -26,7 +27,7 @@ int tcli_render_main(int argc, char **argv);
 
 #define RENDER_USAGE                                                                                       \
     "usage: tessera render JOB.json [--a1111] [--models DIR] [--out DIR] [--threads N]\n"                 \
-    "  JOB.json   a native job (docs/jobs-sd.md: type txt2img | img2img | inpaint), or with --a1111\n"    \
+    "  JOB.json   a native job (docs/jobs-sd.md: txt2img | img2img | inpaint | sd_upscale), or --a1111\n"  \
     "             an A1111 /sdapi/v1/txt2img or img2img request body; - reads stdin\n"                    \
     "  --models   the models directory (default: $TESSERA_MODELS or ./models)\n"                          \
     "  --out      where the PNGs go (default: out)\n"                                                     \
@@ -120,6 +121,13 @@ int tcli_render_main(int argc, char **argv) {
     te_backend *be = NULL;
     tpl_cache *cache = NULL;
     tpl_result res = {0};
+    if (spec && !strcmp(sub.type, "sd_upscale")) { /* split, every tile in turn, combine: worker/sd_upscale.h */
+        if (tw_sd_upscale_local(spec, sub.input, sub.input_len, models, threads, out_dir, err, sizeof err))
+            fprintf(stderr, "tessera render: %s\n", err);
+        else
+            rc = 0;
+        goto done;
+    }
     if (!spec || (strcmp(sub.type, "txt2img") && strcmp(sub.type, "img2img") && strcmp(sub.type, "inpaint"))) {
         fprintf(stderr, "tessera render: runs txt2img, img2img and inpaint jobs (this is '%s')\n", sub.type);
         goto done;

@@ -49,7 +49,7 @@ static int on_preview(void *ctx, const ti_image *img) {
     return 0;
 }
 
-static int ensure_engine(tw_worker *w, char *err, size_t errlen) {
+int tw_sd_ensure_engine(tw_worker *w, char *err, size_t errlen) {
     if (w->engine && w->models) return 0;
     if (!w->engine) {
         te_cpu_options co = {.n_threads = (int)w->s->threads, .isa = -1};
@@ -105,7 +105,7 @@ tw_run_status tw_run_sd(tw_progress *p, const tw_claimed *c, tw_result *r) {
             }
         }
     }
-    if (ensure_engine(w, err, sizeof err)) {
+    if (tw_sd_ensure_engine(w, err, sizeof err)) {
         st = fail(r, "engine_failed", err);
         goto done;
     }
@@ -118,6 +118,8 @@ tw_run_status tw_run_sd(tw_progress *p, const tw_claimed *c, tw_result *r) {
         goto done;
     }
     if (loaded) tlog_write(&w->log, TLOG_INFO, "job %s: loaded model %s", c->id, m->name);
+    /* what the model leaves of the budget is the activations' (mem_plan.h) */
+    prm.mem_budget = (size_t)w->s->memory_budget;
     sd_cb scb = {.p = p, .loaded = loaded};
     tpl_callbacks cb = {.progress = on_progress, .preview = prm.preview_every > 0 ? on_preview : NULL, .ctx = &scb};
     int grc = tpl_generate(m, &prm, prm.kind != TPL_TXT2IMG ? &init : NULL, prm.kind == TPL_INPAINT ? &mask : NULL,

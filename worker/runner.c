@@ -59,6 +59,9 @@ tw_run_status tw_run_job(tw_worker *w, const tw_claimed *c, tw_result *r) {
         snprintf(r->message, sizeof r->message, "the stored job spec is not valid JSON");
         return TW_RUN_FAILED;
     }
+    /* sd_upscale reports its own progress: a tile's goes on the tile, the
+     * job's counts tiles (a "starting" report would reset it at the stitch) */
+    if (!strcmp(c->type, "sd_upscale")) return tw_run_sd_upscale(&p, c, r);
     tw_run_status st = tw_progress_report(&p, 0.0, 0, 0, "starting", 1);
     if (st != TW_RUN_OK) return st;
     if (!strcmp(c->type, "extras"))

@@ -45,6 +45,7 @@ typedef struct {
     long long stop_deadline_ms; /* monotonic ms after which the current job is released */
     int released;            /* the job was handed back (stopping and past the deadline) */
     char job[TJOB_ID_LEN + 1]; /* the running job, "" when idle */
+    int tile;                /* the tile of job being rendered (sd_upscale), -1 for the job itself */
     int cancel;              /* cancel requested for the running job */
     int lost;                /* the running job is no longer ours (lease taken) */
     long long last_progress_ms; /* monotonic ms of the main thread's last sign of life */
@@ -77,6 +78,10 @@ typedef struct {
     json_t *spec;
     uint8_t *input;
     size_t input_len;
+    /* sd_upscale (docs/redis.md): a tile task of job id (is_tile; input is
+     * the tile's crop), or the job itself in phase "" (split) / "stitch" */
+    int is_tile, tile;
+    char phase[16];
 } tw_claimed;
 
 int tw_queue_connect(tw_worker *w, char *err, size_t errlen);
@@ -91,12 +96,35 @@ int tw_queue_finish(tw_worker *w, const tw_claimed *c, const char *state, const 
                     uint8_t **images, const size_t *lens, int nimages, const char *info_json, char *err,
                     size_t errlen);
 int tw_queue_release(tw_worker *w, const tw_claimed *c, char *err, size_t errlen);
+/* sd_upscale tiles: store the tile's PNG then tile_finish.lua. state
+ * succeeded (png, info JSON of tile 0 or NULL), failed (code, message) or
+ * canceled. 0 ok, 1 stale, -1 error. */
+int tw_queue_tile_finish(tw_worker *w, const tw_claimed *c, const char *state, const char *code, const char *message,
+                         const uint8_t *png, size_t len, const char *info_json, char *err, size_t errlen);
+int tw_queue_tile_release(tw_worker *w, const tw_claimed *c, char *err, size_t errlen);
+/* sd_upscale split: store the n tile inputs, then split.lua. 0 split, 1 stale
+ * (no longer ours), 2 canceled, -1 error. */
+int tw_queue_split(tw_worker *w, const tw_claimed *c, uint8_t *const *pngs, const size_t *lens, int n, char *err,
+                   size_t errlen);
+/* sd_upscale stitch: GET a rendered tile's PNG (malloc'ed) and, for want_info,
+ * the tile record's info JSON (malloc'ed, NULL when none). 0, or -1 (err). */
+int tw_queue_tile_image(tw_worker *w, const char *job, int tile, uint8_t **png, size_t *len, char **info, char *err,
+                        size_t errlen);
 
 /* heartbeat.c */
 int tw_heartbeat_start(tw_worker *w, pthread_t *th, char *err, size_t errlen);
 
 /* runner.c: runs one job. Progress callback returns nonzero to stop. */
-typedef enum { TW_RUN_OK = 0, TW_RUN_FAILED, TW_RUN_CANCELED, TW_RUN_RELEASED, TW_RUN_LOST } tw_run_status;
+/* TW_RUN_HANDED_OFF: the job goes on without this worker (an sd_upscale
+ * job split into tiles); nothing to finish. */
+typedef enum {
+    TW_RUN_OK = 0,
+    TW_RUN_FAILED,
+    TW_RUN_CANCELED,
+    TW_RUN_RELEASED,
+    TW_RUN_LOST,
+    TW_RUN_HANDED_OFF
+} tw_run_status;
 
 typedef struct {
     tw_worker *w;
@@ -124,6 +152,10 @@ tw_run_status tw_run_job(tw_worker *w, const tw_claimed *c, tw_result *r);
 /* run_sd.c: txt2img, img2img, inpaint */
 tw_run_status tw_run_sd(tw_progress *p, const tw_claimed *c, tw_result *r);
 void tw_sd_shutdown(tw_worker *w);
+/* The engine backend and model cache of the worker, made on first use. */
+int tw_sd_ensure_engine(tw_worker *w, char *err, size_t errlen);
+/* sd_upscale.c: the split, one tile, or the stitch of an sd_upscale job */
+tw_run_status tw_run_sd_upscale(tw_progress *p, const tw_claimed *c, tw_result *r);
 
 tw_run_status tw_run_extras(tw_progress *p, const json_t *spec, const uint8_t *input, size_t input_len,
                             int threads, int png_level, tw_result *r);

@@ -96,9 +96,65 @@ static int check_settings(tw_worker *w, char *err, size_t errlen) {
     return split_pools(w, err, errlen);
 }
 
+/* A tile of an sd_upscale job: its PNG and tile_finish.lua (the job itself
+ * goes on: the last tile queues its stitch). */
+static void finish_tile(tw_worker *w, tw_claimed *c, tw_run_status st, tw_result *r) {
+    char err[512];
+    const char *state = NULL, *code = "", *msg = "";
+    switch (st) {
+    case TW_RUN_OK: state = "succeeded"; break;
+    case TW_RUN_FAILED: state = "failed"; code = r->code; msg = r->message; break;
+    case TW_RUN_CANCELED: state = "canceled"; break;
+    case TW_RUN_RELEASED:
+        if (tw_queue_tile_release(w, c, err, sizeof err))
+            tlog_write(&w->log, TLOG_WARN, "job %s tile %d: release failed (%s); its lease will expire", c->id,
+                       c->tile, err);
+        else
+            tlog_write(&w->log, TLOG_INFO, "job %s tile %d handed back to the queue", c->id, c->tile);
+        return;
+    case TW_RUN_LOST:
+    case TW_RUN_HANDED_OFF:
+        tlog_write(&w->log, TLOG_WARN, "job %s tile %d is no longer ours (canceled, failed or taken over); dropped",
+                   c->id, c->tile);
+        return;
+    }
+    int ok = st == TW_RUN_OK && r->n == 1;
+    if (st == TW_RUN_OK && !ok) {
+        state = "failed";
+        code = "render_failed";
+        msg = "the tile rendered no image";
+    }
+    long long backoff = 200;
+    for (int attempt = 0; attempt < 8; attempt++) {
+        int rc = tw_queue_tile_finish(w, c, state, code, msg, ok ? r->images[0] : NULL, ok ? r->lens[0] : 0,
+                                      ok ? r->info : NULL, err, sizeof err);
+        if (rc == 0) {
+            tlog_write(&w->log, TLOG_INFO, "job %s tile %d %s%s%s", c->id, c->tile, state, msg[0] ? ": " : "", msg);
+            return;
+        }
+        if (rc == 1) {
+            tlog_write(&w->log, TLOG_WARN, "job %s tile %d: finished too late (canceled or taken over); dropped",
+                       c->id, c->tile);
+            return;
+        }
+        tlog_write(&w->log, TLOG_WARN, "job %s tile %d: storing the result failed: %s (retrying)", c->id, c->tile,
+                   err);
+        struct timespec ts = {backoff / 1000, (backoff % 1000) * 1000000};
+        nanosleep(&ts, NULL);
+        backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+        if (tw_queue_connect(w, err, sizeof err)) continue;
+    }
+    tlog_write(&w->log, TLOG_ERROR, "job %s tile %d: could not store its result; another worker will retry it",
+               c->id, c->tile);
+}
+
 static void finish_job(tw_worker *w, tw_claimed *c, tw_run_status st, tw_result *r) {
     char err[512];
     const char *state = NULL, *code = "", *msg = "";
+    if (c->is_tile) {
+        finish_tile(w, c, st, r);
+        return;
+    }
     switch (st) {
     case TW_RUN_OK: state = "succeeded"; break;
     case TW_RUN_FAILED: state = "failed"; code = r->code; msg = r->message; break;
@@ -111,6 +167,9 @@ static void finish_job(tw_worker *w, tw_claimed *c, tw_run_status st, tw_result 
         return;
     case TW_RUN_LOST:
         tlog_write(&w->log, TLOG_WARN, "job %s was taken over by another worker; result dropped", c->id);
+        return;
+    case TW_RUN_HANDED_OFF:
+        tlog_write(&w->log, TLOG_INFO, "job %s split into tiles", c->id);
         return;
     }
     long long backoff = 200;
@@ -151,6 +210,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     pthread_mutex_init(&w.shared.mu, NULL);
+    w.shared.tile = -1;
     /* SIGTERM/SIGINT are taken by the heartbeat thread with sigtimedwait */
     sigset_t set;
     sigemptyset(&set);
@@ -187,9 +247,14 @@ int main(int argc, char **argv) {
         }
         backoff = 100;
         if (rc == 0) continue;
-        tlog_write(&w.log, TLOG_INFO, "job %s (%s) attempt %d started", c.id, c.type, c.attempt);
+        if (c.is_tile)
+            tlog_write(&w.log, TLOG_INFO, "job %s (%s) tile %d attempt %d started", c.id, c.type, c.tile, c.attempt);
+        else
+            tlog_write(&w.log, TLOG_INFO, "job %s (%s%s%s) attempt %d started", c.id, c.type, c.phase[0] ? " " : "",
+                       c.phase, c.attempt);
         pthread_mutex_lock(&w.shared.mu);
         snprintf(w.shared.job, sizeof w.shared.job, "%s", c.id);
+        w.shared.tile = c.is_tile ? c.tile : -1;
         w.shared.cancel = w.shared.lost = 0;
         w.shared.last_progress_ms = tw_now_ms();
         pthread_mutex_unlock(&w.shared.mu);
@@ -201,6 +266,7 @@ int main(int argc, char **argv) {
 
         pthread_mutex_lock(&w.shared.mu);
         w.shared.job[0] = 0;
+        w.shared.tile = -1;
         w.shared.jobs_done++;
         pthread_mutex_unlock(&w.shared.mu);
         tw_claimed_free(&c);

@@ -150,15 +150,35 @@ local function expire_job(id, retention)
   end
 end
 
+-- @part drop_tiles
+-- An sd_upscale job's tile tasks (split.lua made n of them): their stream
+-- entries acknowledged and deleted (a worker still rendering one finds it
+-- gone at its next renew/progress and stops), their records, inputs and
+-- rendered images deleted.
+local function drop_tiles(id, n)
+  local k = jkey(id)
+  for i = 0, n - 1 do
+    local tk = k .. ':tile:' .. i
+    local t = redis.call('HMGET', tk, 'stream', 'entry')
+    if t[1] and t[2] and t[2] ~= '' then
+      redis.call('XACK', t[1], GROUP, t[2])
+      redis.call('XDEL', t[1], t[2])
+    end
+    redis.call('DEL', tk, tk .. ':input', tk .. ':image')
+  end
+end
+
 -- @part finalize
--- Final state change shared by finish, cancel and the give-up path of claim.
+-- Final state change shared by finish, cancel and the give-up paths of claim
+-- and of the tile scripts.
 local function finalize(id, state, code, msg, now, retention)
   local k = jkey(id)
-  local j = redis.call('HMGET', k, 'state', 'type', 'started_at', 'pool')
+  local j = redis.call('HMGET', k, 'state', 'type', 'started_at', 'pool', 'tiles_total')
   local from = j[1]
   redis.call('HSET', k, 'state', state, 'finished_at', now, 'updated_at', now,
     'error_code', code or '', 'error', msg or '')
   drop_entry(id)
+  if j[5] and j[5] ~= '' then drop_tiles(id, tonumber(j[5])) end
   if from == 'queued' then redis.call('ZREM', P .. 'queued:' .. j[4], id) end
   index_state(id, from, state, now)
   redis.call('HINCRBY', P .. 'stats', 'finished|' .. j[2] .. '|' .. state, 1)

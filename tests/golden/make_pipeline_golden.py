@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """make_pipeline_golden.py - golden outputs of whole A1111 1.10 txt2img /
-img2img / inpaint runs on the tiny random-weight models, for the C pipeline
-tests (worker/pipeline/generate.h).
+img2img / inpaint runs (txt2img also with the hires fix) on the tiny
+random-weight models, for the C pipeline tests (worker/pipeline/generate.h).
 
 Run by hand, never in CI, with the reference venv plus three small packages
 kept OUTSIDE it (so its pillow 13 / torch stay untouched):
@@ -29,7 +29,7 @@ job body, infotexts, schedules, tensor list) and NN_name.safetensors
 
 Everything is an independent re-implementation from
 shared/reference/a1111-compat.md (sections 2.1, 3, 4.3-4.5) and
-shared/reference/tiling.md (5.3, 6), using:
+shared/reference/tiling.md (5, 6), using:
   * k-diffusion 0.1.1.post1's own sampling.py / external.py (loaded without
     k_diffusion/__init__.py, as make_sampler_golden.py does), with A1111's
     TorchHijack (randn_like -> the per-image generators);
@@ -174,13 +174,27 @@ _parser = lark.Lark(GRAMMAR) if lark else None
 _NUM = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$")
 
 
-def _when(s, steps):
+def _when(s, steps, offsets=None):
+    """One schedule point: new scheduling; offsets None = the base pass (integer
+    and float offsets 0), else (int_offset, flt_offset) of the hires pass, where
+    steps is then the hires step count (get_learned_conditioning_prompt_schedules)."""
     v = float(s)
-    v = v * steps if "." in s else v  # new scheduling, base pass: offsets 0
+    if offsets is None:
+        v = v * steps if "." in s else v
+    else:
+        v = (v - offsets[1]) * steps if "." in s else v - offsets[0]
     return min(steps, int(v))
 
 
-def _schedules_lark(prompt, steps):
+def _hires_args(steps, hires_steps):
+    """-> (step count used, offsets): A1111's base pass or hires pass (base_steps, 1.0)."""
+    if hires_steps is None:
+        return steps, None
+    return hires_steps, (steps, 1.0)
+
+
+def _schedules_lark(prompt, steps, hires_steps=None):
+    steps, offs = _hires_args(steps, hires_steps)
     try:
         tree = _parser.parse(prompt)
     except lark.exceptions.LarkError:
@@ -192,7 +206,7 @@ def _schedules_lark(prompt, steps):
             for ch in t.children:
                 visit(ch)
             if t.data == "scheduled":
-                w = _when(str(t.children[-2]).strip(), steps)
+                w = _when(str(t.children[-2]).strip(), steps, offs)
                 whens[id(t)] = w
                 if w >= 1:
                     points.add(w)
@@ -213,9 +227,11 @@ def _schedules_lark(prompt, steps):
     return [[s, render(tree, s)] for s in sorted(points)]
 
 
-def _schedules_simple(prompt, steps):
+def _schedules_simple(prompt, steps, hires_steps=None):
     """Fallback without lark: [from:to:when], [to:when], [a|b], nesting, plain
     text and ( ) passed through. Enough for the prompts of this file."""
+    steps, offs = _hires_args(steps, hires_steps)
+
     def parse(s, i, stops):
         nodes = []
         buf = ""
@@ -270,7 +286,7 @@ def _schedules_simple(prompt, steps):
         for n in nodes or []:
             if isinstance(n, tuple):
                 if n[0] == "sched":
-                    w = _when(n[3], steps)
+                    w = _when(n[3], steps, offs)
                     if w >= 1:
                         points.add(w)
                     visit(n[1])
@@ -289,7 +305,7 @@ def _schedules_simple(prompt, steps):
             if isinstance(n, str):
                 out += n
             elif n[0] == "sched":
-                out += render(n[1], step) if step <= _when(n[3], steps) else render(n[2], step)
+                out += render(n[1], step) if step <= _when(n[3], steps, offs) else render(n[2], step)
             elif n[0] == "alt":
                 out += render(n[1][(step - 1) % len(n[1])], step)
             else:
@@ -298,8 +314,12 @@ def _schedules_simple(prompt, steps):
     return [[s, render(tree, s)] for s in sorted(points)]
 
 
-def prompt_schedule(prompt, steps):
-    return _schedules_lark(prompt, steps) if _parser else _schedules_simple(prompt, steps)
+def prompt_schedule(prompt, steps, hires_steps=None):
+    """hires_steps: the hires pass's schedule (A1111 get_learned_conditioning(..., steps, hires_steps)),
+    steps being the first pass's total steps."""
+    if _parser:
+        return _schedules_lark(prompt, steps, hires_steps)
+    return _schedules_simple(prompt, steps, hires_steps)
 
 
 for _f in (_schedules_simple,) + ((_schedules_lark,) if _parser else ()):  # the spec's doctests
@@ -307,6 +327,13 @@ for _f in (_schedules_simple,) + ((_schedules_lark,) if _parser else ()):  # the
     assert _f("a[b:[c:d:2]:1]e", 10) == [[1, "abe"], [2, "ace"], [10, "ade"]]
     assert _f("a [b:.5] c", 10) == [[5, "a  c"], [10, "a b c"]]
     assert _f("[cat:dog:0.5] in a garden", 8) == [[4, "cat in a garden"], [8, "dog in a garden"]]
+    # hires pass (A1111's doctests with hires_steps): a float when in [1, 2) is a fraction of
+    # the hires steps, one below 1 has passed already; an integer counts on from the base steps
+    assert _f("a [b:.5] c", 10, 10) == [[10, "a b c"]]
+    assert _f("a [b:1.5] c", 10, 10) == [[5, "a  c"], [10, "a b c"]]
+    assert _f("[cat:dog:1.5] in a garden", 6, 4) == [[2, "cat in a garden"], [4, "dog in a garden"]]
+    assert _f("[cat:dog:1.5] in a garden", 6) == [[6, "cat in a garden"]]
+    assert _f("a [b:13] c", 10, 5) == [[3, "a  c"], [5, "a b c"]]
 
 RE_AND = re.compile(r"\bAND\b")
 RE_WEIGHT = re.compile(r"^((?:\s|.)*?)(?:\s*:\s*([-+]?(?:\d+\.?|\d*\.\d+)))?\s*$")
@@ -408,13 +435,13 @@ class Model:
 
 # ---- conditioning schedules (prompt_parser.get_learned_conditioning) ------------
 class CondCache:
-    def __init__(self, model, steps):
-        self.model, self.steps, self.cache, self.texts = model, steps, {}, []
+    def __init__(self, model, steps, hires_steps=None):
+        self.model, self.steps, self.hires_steps, self.cache, self.texts = model, steps, hires_steps, {}, []
 
     def get(self, prompt):
         """prompt -> [(end_at_step, tensor [77n, C], text)]"""
         if prompt not in self.cache:
-            sched = prompt_schedule(prompt, self.steps)
+            sched = prompt_schedule(prompt, self.steps, self.hires_steps)
             conds = self.model.learned_conditioning([s[1] for s in sched])
             self.cache[prompt] = [(s[0], conds[i], s[1]) for i, s in enumerate(sched)]
         return self.cache[prompt]
@@ -649,6 +676,141 @@ def to_uint8(decoded):
     return (np.float32(255.0) * x).astype(np.uint8)
 
 
+# ---- hires fix (tiling.md 5; A1111 1.10 StableDiffusionProcessingTxt2Img) ----------
+# shared.latent_upscale_modes: name -> (F.interpolate mode, antialias)
+LATENT_MODES = {
+    "Latent": ("bilinear", False),
+    "Latent (antialiased)": ("bilinear", True),
+    "Latent (bicubic)": ("bicubic", False),
+    "Latent (bicubic antialiased)": ("bicubic", True),
+    "Latent (nearest)": ("nearest", False),
+    "Latent (nearest-exact)": ("nearest-exact", False),
+}
+
+
+def hires_target(j, f):
+    """calculate_target_resolution -> (hr_upscale_to_x, hr_upscale_to_y, truncate_x, truncate_y).
+    A1111 divides the truncation by opt_f = 8, its latent factor; here the tiny VAE's f."""
+    W, H, rx, ry = j["width"], j["height"], j["hr_resize_x"], j["hr_resize_y"]
+    if rx == 0 and ry == 0:
+        return int(W * j["hr_scale"]), int(H * j["hr_scale"]), 0, 0
+    if ry == 0:
+        return rx, rx * H // W, 0, 0
+    if rx == 0:
+        return ry * W // H, ry, 0, 0
+    if W / H < rx / ry:
+        tw, th = rx, rx * H // W
+    else:
+        tw, th = ry * W // H, ry
+    return tw, th, (tw - rx) // f, (th - ry) // f
+
+
+def lanczos_upscaler(im, scale):
+    """modules/upscaler.py Upscaler.upscale with UpscalerLanczos.do_upscale (1.10)."""
+    dest_w = int((im.width * scale) // 8 * 8)
+    dest_h = int((im.height * scale) // 8 * 8)
+    for i in range(3):
+        if im.width >= dest_w and im.height >= dest_h and (i > 0 or scale != 1):
+            break
+        shape = (im.width, im.height)
+        im = im.resize((int(im.width * scale), int(im.height * scale)), resample=Image.LANCZOS)
+        if shape == (im.width, im.height):
+            break
+    if im.width != dest_w or im.height != dest_h:
+        im = im.resize((int(dest_w), int(dest_h)), resample=Image.LANCZOS)
+    return im
+
+
+def resize_image_upscaler(im, w, h, upscaler):
+    """images.resize_image(0, im, w, h, upscaler_name=upscaler) for the Lanczos upscaler."""
+    assert upscaler == "Lanczos" and im.mode == "RGB"
+    scale = max(w / im.width, h / im.height)
+    if scale > 1.0:
+        im = lanczos_upscaler(im, scale)
+    if im.width != w or im.height != h:
+        im = im.resize((w, h), resample=Image.LANCZOS)
+    return im
+
+
+def hires_scheduler_used(j):
+    """KDiffusionSampler.get_sigmas in the hires pass: p.hr_scheduler (None -> p.scheduler) or
+    'Automatic' -> the hires sampler's default; None = the model's own schedule (uniform)."""
+    name = (j["hr_scheduler"] or j["scheduler"] or "Automatic").lower()
+    sampler = j["hr_sampler_name"] or j["sampler_name"]
+    return SAMPLERS[sampler][1] if name == "automatic" else name
+
+
+def hires_pass(c, model, samples, first_u8, seeds, subseeds, tensors):
+    """StableDiffusionProcessingTxt2Img.sample_hr_pass on the first-pass latents."""
+    j = c["job"]
+    f = model.factor
+    B = samples.shape[0]
+    to_w, to_h, tx, ty = hires_target(j, f)
+    up = j["hr_upscaler"]
+    if up in LATENT_MODES:
+        mode, aa = LATENT_MODES[up]
+        x = torch.nn.functional.interpolate(samples, size=(to_h // f, to_w // f), mode=mode, antialias=aa)
+    else:  # pixel upscaler: uint8 first-pass image -> resize_image(0, ...) -> /255 -> encode (mean)
+        ims = [resize_image_upscaler(Image.fromarray(first_u8[i]), to_w, to_h, up) for i in range(B)]
+        tensors["hires_upscaled_image"] = np.stack([np.array(im) for im in ims])
+        arr = np.stack([np.moveaxis(np.array(im).astype(np.float64) / 255.0, 2, 0) for im in ims])
+        x = model.encode_first_stage_mean(torch.from_numpy(arr).to(DT) * 2 - 1)
+    x = x[:, :, ty // 2:x.shape[2] - (ty + 1) // 2, tx // 2:x.shape[3] - (tx + 1) // 2]
+    rng = ImageRNG(j["rng"], x.shape[1:], seeds, subseeds, j["subseed_strength"], j["ensd"])
+    sampler = j["hr_sampler_name"] or j["sampler_name"]
+    fn = SAMPLERS[sampler][0]
+    used = hires_scheduler_used(j)
+    # calculate_hr_conds: get_learned_conditioning(..., firstpass_steps, hires_steps = the hires
+    # sampler's total_steps); first-order samplers here, so both are plain step counts
+    steps = j["hr_second_pass_steps"] or j["steps"]
+    cc = CondCache(model, j["steps"], steps)
+    hr_prompt = j["hr_prompt"] or j["prompt"]
+    hr_negative = j["hr_negative_prompt"] or j["negative_prompt"]
+    multiconds = [[(cc.get(t), w) for t, w in and_split(hr_prompt)] for _ in range(B)]
+    unconds = [cc.get(hr_negative) for _ in range(B)]
+    # sample_img2img with steps given: setup_img2img_steps' explicit branch
+    d = j["denoising_strength"]
+    total = int(steps / min(d, 0.999)) if d > 0 else 0
+    t_enc = steps - 1
+    sigmas = get_sigmas(model, used, total)
+    sched = sigmas[total - t_enc - 1:]
+    den = CFGDenoiser(model, multiconds, unconds, j["cfg_scale"])  # step counter from 0
+    K.torch = TorchHijack(rng, unused=(fn == "sample_euler"))
+    noise = rng.next()
+    xi = x + noise * sched[0]
+    xs = []
+
+    def cb(dd):
+        xs.append(dd["x"].float().numpy())
+
+    out = getattr(K, fn)(den, xi, sched.to(DT), extra_args={}, callback=cb, disable=True)
+    K.torch = torch
+    tensors.update({
+        "hires_init_latent": x.float().numpy(),
+        "hires_noise": rng.initial.numpy(),
+        "hires_sigmas": sigmas.numpy(),
+        "hires_sigma_sched": sched.numpy(),
+        "hires_x_steps": np.stack(xs),
+        "hires_denoised_step0": den.first_denoised.float().numpy(),
+        "hires_latent": out.float().numpy(),
+    })
+    if rng.draws:
+        tensors["hires_step_noise"] = torch.stack(rng.draws).numpy()
+    texts = {}
+    for pr, sch in cc.cache.items():
+        for end, z, t in sch:
+            key = "hires_cond_%d" % len(texts)
+            texts[key] = {"prompt": pr, "end_at_step": end, "text": t}
+            tensors[key] = z.float().numpy()
+    info = {"upscale_to": [to_w, to_h], "truncate": [tx, ty], "latent_shape": list(x.shape[1:]),
+            "upscaler": up, "latent_mode": list(LATENT_MODES[up]) if up in LATENT_MODES else None,
+            "sampler": sampler, "sampler_function": fn, "scheduler_used": used or "uniform",
+            "steps": steps, "total": total, "t_enc": t_enc, "executed_steps": len(sched) - 1,
+            "prompt": hr_prompt, "negative_prompt": hr_negative, "schedule_steps": [j["steps"], steps],
+            "prompt_per_step": den.used_texts, "conds": texts, "ancestral_draws": len(rng.draws)}
+    return out, info
+
+
 # ---- infotext (a1111-compat.md 2.1) ----------------------------------------------
 def quote(v):
     s = str(v)
@@ -657,9 +819,10 @@ def quote(v):
     return json.dumps(s, ensure_ascii=False)
 
 
-def infotext(c, model, seed, subseed, sched_info, with_hash):
+def infotext(c, model, seed, subseed, sched_info, with_hash, sched_used=None):
     job = c["job"]
     img2img = job["type"] in ("img2img", "inpaint")
+    hires = bool(job.get("enable_hr"))
     uses_ensd = job["ensd"] != 0 and SAMPLERS[job["sampler_name"]][2]  # eta is the default 1 here
     params = [
         ("Steps", job["steps"]), ("Sampler", job["sampler_name"]), ("Schedule type", sched_info),
@@ -667,11 +830,32 @@ def infotext(c, model, seed, subseed, sched_info, with_hash):
         ("Model hash", model.single_hash if with_hash else None), ("Model", model.name),
         ("Variation seed", subseed if job["subseed_strength"] != 0 else None),
         ("Variation seed strength", job["subseed_strength"] if job["subseed_strength"] != 0 else None),
-        ("Denoising strength", float(job["denoising_strength"]) if img2img else None),
+        ("Denoising strength", float(job["denoising_strength"]) if img2img or hires else None),
         ("Conditional mask weight", 1.0 if model.in_channels == 9 else None),
         ("ENSD", job["ensd"] if uses_ensd else None),
         ("RNG", job["rng"] if job["rng"] != "GPU" else None),
     ]
+    if hires:  # extra_generation_params in StableDiffusionProcessingTxt2Img.init's insertion order
+        hs = job["hr_sampler_name"]
+        params.append(("Hires sampler", hs if hs is not None and hs != job["sampler_name"] else None))
+        hp = job["hr_prompt"] or job["prompt"]  # setup_prompts: "" -> the main prompt
+        hn = job["hr_negative_prompt"] or job["negative_prompt"]
+        params.append(("Hires prompt", hp if hp != job["prompt"] else None))
+        params.append(("Hires negative prompt", hn if hn != job["negative_prompt"] else None))
+        # "Hires schedule type" (placeholder None here) is set by get_sigmas in the hires pass when
+        # its scheduler has a function and a label other than the first pass's "Schedule type"
+        hu = hires_scheduler_used(job)
+        first = SCHED_LABEL[sched_used] if sched_used is not None else None
+        params.append(("Hires schedule type", SCHED_LABEL[hu] if hu is not None and SCHED_LABEL[hu] != first
+                       else None))
+        if job["hr_resize_x"] == 0 and job["hr_resize_y"] == 0:  # calculate_target_resolution
+            params.append(("Hires upscale", job["hr_scale"]))
+        else:
+            params.append(("Hires resize", "%dx%d" % (job["hr_resize_x"], job["hr_resize_y"])))
+        if job["hr_second_pass_steps"]:
+            params.append(("Hires steps", job["hr_second_pass_steps"]))
+        if job["hr_upscaler"] is not None:
+            params.append(("Hires upscaler", job["hr_upscaler"]))
     if job["type"] == "inpaint":  # extra_generation_params, in A1111's insertion order
         bx, by = job["mask_blur_x"], job["mask_blur_y"]
         if bx > 0 or by > 0:
@@ -696,6 +880,8 @@ COMMON = dict(negative_prompt="", subseed=0, subseed_strength=0.0, seed_resize_f
 IMG2IMG = dict(denoising_strength=0.75, resize_mode=0, initial_noise_multiplier=1.0)
 INPAINT = dict(mask_blur_x=4, mask_blur_y=4, mask_round=True, inpainting_fill=1, inpaint_full_res=False,
                inpaint_full_res_padding=32, inpainting_mask_invert=0)
+HIRES = dict(enable_hr=True, denoising_strength=0.75, hr_scale=2.0, hr_resize_x=0, hr_resize_y=0, hr_upscaler="Latent",
+             hr_second_pass_steps=0, hr_sampler_name=None, hr_scheduler=None, hr_prompt="", hr_negative_prompt="")
 
 
 def job(type_, **kw):
@@ -704,6 +890,8 @@ def job(type_, **kw):
         j.update(IMG2IMG)
     if type_ == "inpaint":
         j.update(INPAINT)
+    if type_ == "txt2img" and kw.get("enable_hr"):
+        j.update(HIRES)
     for k in kw:
         assert k in j or k in ("prompt", "seed", "sampler_name", "steps", "model"), k
     j.update(kw)
@@ -768,6 +956,30 @@ CASES = [
          job=job("inpaint", model="sd1-tiny", prompt="a blue lake", negative_prompt="dark", seed=21,
                  sampler_name="Euler", steps=5, denoising_strength=0.75, mask_blur_x=4, mask_blur_y=4,
                  inpainting_fill=1, inpaint_full_res=False, rng="CPU")),
+    dict(name="09_hires_latent_euler_a_cpu",
+         note="hires fix, Latent (bilinear) x2: 32x32 first pass (6 steps) -> latent 4x32x32; hires Euler a, "
+              "4 steps at denoise 0.6 (total int(4/0.6) = 6, sigma_sched = sigmas[2:]); per-step noise from "
+              "the hires generators; [cat:dog:1.5] is cat for the whole first pass and switches after "
+              "hires step 2",
+         job=job("txt2img", model="sd1-tiny", prompt="[cat:dog:1.5] in a garden", seed=11, sampler_name="Euler a",
+                 steps=6, width=32, height=32, rng="CPU", enable_hr=True, hr_scale=2.0, hr_upscaler="Latent",
+                 hr_second_pass_steps=4, denoising_strength=0.6)),
+    dict(name="10_hires_bicubic_aa_dpmpp_2m_nv_resize_x",
+         note="hires fix, hr_resize_x 48 only (48x36 from 32x24: aspect kept), Latent (bicubic antialiased) "
+              "(torch's AA bicubic, a = -0.5); DPM++ 2M + Karras first pass (NV RNG), hires sampler Euler "
+              "on its own Automatic = uniform schedule, hires steps 0 = 5, denoise 0.5 (total 10, "
+              "sigma_sched = sigmas[5:])",
+         job=job("txt2img", model="sd1-tiny", prompt="a lighthouse on a cliff", negative_prompt="fog", seed=5,
+                 sampler_name="DPM++ 2M", steps=5, width=32, height=24, rng="NV", enable_hr=True,
+                 hr_resize_x=48, hr_upscaler="Latent (bicubic antialiased)", hr_second_pass_steps=0,
+                 denoising_strength=0.5, hr_sampler_name="Euler")),
+    dict(name="11_hires_lanczos_euler_cpu",
+         note="hires fix with the Lanczos pixel upscaler: first pass decoded to uint8, Pillow LANCZOS 32x32 "
+              "-> 64x64 (resize_image(0, ...) with UpscalerLanczos), /255*2-1, VAE encode (posterior mean); "
+              "Euler, 3 hires steps at denoise 0.7 (total 4, sigma_sched = sigmas[1:])",
+         job=job("txt2img", model="sd1-tiny", prompt="a red apple on a table", seed=2, sampler_name="Euler",
+                 steps=5, width=32, height=32, rng="CPU", enable_hr=True, hr_scale=2.0, hr_upscaler="Lanczos",
+                 hr_second_pass_steps=3, denoising_strength=0.7)),
 ]
 
 
@@ -863,6 +1075,12 @@ def run_case(c, model, images):
         samples = samples * nmask + init_latent * mask
     decoded = model.decode_first_stage(samples)
     u8 = to_uint8(decoded)
+    hires_info = None
+    if j.get("enable_hr"):  # stored latent stays the first pass's; decoded/image are the hires pass's
+        tensors["first_pass_image"] = u8
+        hires_latent, hires_info = hires_pass(c, model, samples, u8, seeds, subseeds, tensors)
+        decoded = model.decode_first_stage(hires_latent)
+        u8 = to_uint8(decoded)
     if overlay is not None:
         tensors["image_before_overlay"] = u8.copy()
         u8 = np.stack([np.array(apply_overlay(Image.fromarray(u8[i]), overlay)) for i in range(B)])
@@ -888,10 +1106,12 @@ def run_case(c, model, images):
     info.update(seeds=seeds, subseeds=subseeds, scheduler_canonical=canonical, scheduler_used=sched_used or "uniform",
                 t_enc=t_enc if img2img else None, executed_steps=len(sched) - 1, prompt_per_step=den.used_texts,
                 conds=texts, ancestral_draws=len(rng.draws))
-    info["infotexts"] = [infotext(c, model, seeds[i], subseeds[i], sched_info, False) for i in range(B)]
+    if hires_info is not None:
+        info["hires"] = hires_info
+    info["infotexts"] = [infotext(c, model, seeds[i], subseeds[i], sched_info, False, sched_used) for i in range(B)]
     if model.single_complete:
         info["model_hash_single_file"] = model.single_hash
-        info["infotexts_single_file"] = [infotext(c, model, seeds[i], subseeds[i], sched_info, True)
+        info["infotexts_single_file"] = [infotext(c, model, seeds[i], subseeds[i], sched_info, True, sched_used)
                                          for i in range(B)]
     return tensors, info
 
@@ -916,6 +1136,9 @@ def f32_errors(ref, got):
            "image_max_abs": int(di.max()), "image_frac_differing": float((di > 0).mean())}
     if "init_latent" in ref:
         out["init_latent_rel"] = rel("init_latent")
+    if "hires_latent" in ref:
+        out["hires_init_latent_rel"] = rel("hires_init_latent")
+        out["hires_latent_rel"] = rel("hires_latent")
     return out
 
 

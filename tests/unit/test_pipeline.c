@@ -9,7 +9,10 @@
  *   initial noise          exactly (the RNG is bit-exact; the variation
  *                          slerp within float32 rounding, 4e-6);
  *   final latent           relative error <= 1e-4 (the issue's bar; the
- *                          reference is float64, we run float32);
+ *                          reference is float64, we run float32); with the
+ *                          hires fix (cases 09-11) this is the FIRST pass's
+ *                          latent, and the hires pass is checked through
+ *                          the image (the hires size);
  *   decoded image (uint8)  at most 1 level off, on at most 0.5% of values;
  *   infotext               byte for byte;
  *   seeds                  as A1111 assigns them. */
@@ -156,10 +159,17 @@ static void run_case(fixture *f, const char *name) {
     assert_non_null(it);
     assert_int_equal(it->dtype, TST_U8);
     const uint8_t *ref = it->data;
-    size_t per = (size_t)p.width * p.height * 3, off = 0, maxd = 0;
+    /* [B, H, W, 3]: the job's size, or the hires size with the hires fix */
+    assert_int_equal(it->ndim, 4);
+    int iw = (int)it->shape[2], ih = (int)it->shape[1];
+    if (!p.enable_hr) {
+        assert_int_equal(iw, p.width);
+        assert_int_equal(ih, p.height);
+    }
+    size_t per = (size_t)iw * ih * 3, off = 0, maxd = 0;
     for (int i = 0; i < B; i++) {
-        assert_int_equal(r.images[i].width, p.width);
-        assert_int_equal(r.images[i].height, p.height);
+        assert_int_equal(r.images[i].width, iw);
+        assert_int_equal(r.images[i].height, ih);
         for (size_t q = 0; q < per; q++) {
             int d = abs((int)r.images[i].pixels[q] - (int)ref[(size_t)i * per + q]);
             if (d) off++;
@@ -199,11 +209,15 @@ CASE(t05, "05_img2img_dpmpp_2m_cpu")
 CASE(t06, "06_inpaint_euler_a_cpu")
 CASE(t07, "07_inpaint_9ch_euler_cpu")
 CASE(t08, "08_inpaint_blur4_euler_cpu")
+CASE(t09, "09_hires_latent_euler_a_cpu")
+CASE(t10, "10_hires_bicubic_aa_dpmpp_2m_nv_resize_x")
+CASE(t11, "11_hires_lanczos_euler_cpu")
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t01), cmocka_unit_test(t02), cmocka_unit_test(t03), cmocka_unit_test(t04),
         cmocka_unit_test(t05), cmocka_unit_test(t06), cmocka_unit_test(t07), cmocka_unit_test(t08),
+        cmocka_unit_test(t09), cmocka_unit_test(t10), cmocka_unit_test(t11),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -108,6 +108,9 @@ typedef struct te_backend_ops {
     te_status (*nchw_nhwc)(te_backend *be, te_tensor *y, const te_tensor *x, int to_nhwc);
     te_status (*convert)(te_backend *be, te_tensor *y, const te_tensor *x);
     te_status (*copy)(te_backend *be, te_tensor *y, const te_tensor *x);
+    /* y = x > 0 ? x : x * slope (ESRGAN's LeakyReLU). Last so that tables
+     * written before it leave it NULL: te_leaky_relu then fails cleanly. */
+    te_status (*leaky_relu)(te_backend *be, te_tensor *y, const te_tensor *x, float slope);
 } te_backend_ops;
 
 struct te_backend {

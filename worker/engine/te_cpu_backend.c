@@ -136,6 +136,7 @@ static const te_backend_ops cpu_ops = {
     .nchw_nhwc = te_cpu_layout,
     .convert = te_cpu_convert,
     .copy = te_cpu_copy,
+    .leaky_relu = te_cpu_leaky_relu,
 };
 
 static int parse_isa(const char *s) {

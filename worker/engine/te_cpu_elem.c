@@ -33,6 +33,9 @@ static void unary_fn(void *a, int64_t b, int64_t e, int tid) {
     case TE_UNARY_QUICK_GELU: j->c->k.quick_gelu(j->y + s, j->x + s, t - s); break;
     case 100: j->c->k.scale(j->y + s, j->x + s, t - s, j->f1, j->f2); break;
     case 101: memcpy((char *)j->vy + s, (const char *)j->vx + s, (size_t)(t - s)); break;
+    case 102: /* leaky relu: a plain loop the compiler vectorises (memory-bound) */
+        for (int64_t i = s; i < t; i++) j->y[i] = j->x[i] > 0.f ? j->x[i] : j->x[i] * j->f1;
+        break;
     }
 }
 
@@ -40,6 +43,12 @@ static void flat(te_cpu *c, job *j) { te_pool_for(c->pool, (j->n + CHUNK - 1) / 
 
 te_status te_cpu_unary(te_backend *be, te_tensor *y, const te_tensor *x, te_unary_op op) {
     job j = { .c = te_cpu_of(be), .x = x->data, .y = y->data, .n = te_tensor_numel(x), .op = op };
+    flat(j.c, &j);
+    return TE_OK;
+}
+
+te_status te_cpu_leaky_relu(te_backend *be, te_tensor *y, const te_tensor *x, float slope) {
+    job j = { .c = te_cpu_of(be), .x = x->data, .y = y->data, .n = te_tensor_numel(x), .op = 102, .f1 = slope };
     flat(j.c, &j);
     return TE_OK;
 }

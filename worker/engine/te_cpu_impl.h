@@ -95,6 +95,7 @@ te_status te_cpu_group_norm(te_backend *be, te_tensor *y, const te_tensor *x, co
 te_status te_cpu_layer_norm(te_backend *be, te_tensor *y, const te_tensor *x, const te_tensor *g,
                             const te_tensor *b, float eps);
 te_status te_cpu_unary(te_backend *be, te_tensor *y, const te_tensor *x, te_unary_op op);
+te_status te_cpu_leaky_relu(te_backend *be, te_tensor *y, const te_tensor *x, float slope);
 te_status te_cpu_geglu(te_backend *be, te_tensor *y, const te_tensor *x);
 te_status te_cpu_softmax(te_backend *be, te_tensor *y, const te_tensor *x, float scale);
 te_status te_cpu_binary(te_backend *be, te_tensor *y, const te_tensor *a, const te_tensor *b, te_binary_op op);

@@ -112,6 +112,16 @@ te_status te_silu(te_tensor *y, const te_tensor *x) { return unary(y, x, TE_UNAR
 te_status te_gelu(te_tensor *y, const te_tensor *x) { return unary(y, x, TE_UNARY_GELU); }
 te_status te_quick_gelu(te_tensor *y, const te_tensor *x) { return unary(y, x, TE_UNARY_QUICK_GELU); }
 
+te_status te_leaky_relu(te_tensor *y, const te_tensor *x, float slope) {
+    CHECK_BE("leaky_relu", y, x);
+    if (!f32(y) || !f32(x) || te_tensor_numel(x) != te_tensor_numel(y)) return bad("leaky_relu", y, x, "f32, same size");
+    if (!y->be->ops->leaky_relu)
+        return te_backend_fail(y->be, TE_ERR_UNSUPPORTED, "leaky_relu: not implemented by the %s backend",
+                               te_backend_name(y->be));
+    if (planned(y)) return TE_OK;
+    return y->be->ops->leaky_relu(y->be, y, x, slope);
+}
+
 te_status te_geglu(te_tensor *y, const te_tensor *x) {
     CHECK_BE("geglu", y, x);
     if (!f32(y) || !f32(x) || x->ndim != y->ndim) return bad("geglu", y, x, "f32, same rank");

@@ -35,6 +35,8 @@ te_status te_layer_norm(te_tensor *y, const te_tensor *x, const te_tensor *gamma
 te_status te_silu(te_tensor *y, const te_tensor *x);        /* in place ok */
 te_status te_gelu(te_tensor *y, const te_tensor *x);        /* erf form; in place ok */
 te_status te_quick_gelu(te_tensor *y, const te_tensor *x);  /* x*sigmoid(1.702x); in place ok */
+/* torch LeakyReLU: y = x > 0 ? x : x * slope. In place ok. */
+te_status te_leaky_relu(te_tensor *y, const te_tensor *x, float slope);
 /* x[..., 2F] -> y[..., F] = x[..., :F] * gelu(x[..., F:]) (diffusers GEGLU). */
 te_status te_geglu(te_tensor *y, const te_tensor *x);
 /* Softmax over the last dim of scale*x. In place ok. */

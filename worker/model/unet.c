@@ -390,3 +390,15 @@ int tmu_forward_nchw(tmu_unet *u, te_arena *a, const float *x, int B, int h, int
     te_arena_begin_run(a);
     return pass_nchw(u, a, x, B, h, w, t, ctx, T, out, err, errlen);
 }
+
+int tmu_plan_bytes(tmu_unet *u, te_arena *a, int B, int h, int w, int T, size_t *bytes, char *err, size_t errlen) {
+    if (B < 1 || h < 1 || w < 1 || T < 1) {
+        snprintf(err, errlen, "unet: bad sizes B=%d h=%d w=%d T=%d", B, h, w, T);
+        return -1;
+    }
+    /* the plan pass only: shapes and lifetimes, no memory, no arithmetic */
+    te_arena_begin_plan(a);
+    if (pass_nchw(u, a, NULL, B, h, w, NULL, NULL, T, NULL, err, errlen)) return -1;
+    *bytes = te_arena_peak(a);
+    return 0;
+}

@@ -107,6 +107,11 @@ int tmu_forward(tmu_unet *u, te_arena *a, const te_tensor *x, const te_tensor *t
 int tmu_forward_nchw(tmu_unet *u, te_arena *a, const float *x, int B, int h, int w, const float *t,
                      const float *ctx, int T, float *out, char *err, size_t errlen);
 
+/* The activation bytes one tmu_forward_nchw of B x h x w with T context
+ * tokens takes from the arena: its plan pass alone (nothing is computed or
+ * allocated). The arena must not be in the middle of another pass. */
+int tmu_plan_bytes(tmu_unet *u, te_arena *a, int B, int h, int w, int T, size_t *bytes, char *err, size_t errlen);
+
 /* diffusers name (within the UNet) -> LDM name (within model.diffusion_model.)
  * for a given layout; 0 ok, -1 no mapping. */
 int tmu_map_name(const tmu_layout *lay, const char *diffusers_name, char *out, size_t outlen);

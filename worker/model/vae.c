@@ -1,4 +1,6 @@
-/* vae.c - AutoencoderKL encoder/decoder (see vae.h).
+/* vae.c - AutoencoderKL encoder/decoder (see vae.h): loading and the untiled
+ * forward. The weight structs live in vae_impl.h, shared with the tiled
+ * forward (vae_tiled.c).
  *
  * Blocks (channels-last [B,H,W,C]):
  *   resnet: h = conv1(silu(gn1(x))); y = conv2(silu(gn2(h))) + shortcut(x)
@@ -10,6 +12,7 @@
 #include "net_util.h"
 #include "te_arena.h"
 #include "te_ops.h"
+#include "vae_impl.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -17,34 +20,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define GN_EPS 1e-6f
-#define MAX_LEVELS 8
-#define MAX_LAYERS 8
+#define GN_EPS TMV_GN_EPS
+#define MAX_LEVELS TMV_MAX_LEVELS
+#define MAX_LAYERS TMV_MAX_LAYERS
 
-typedef struct { te_tensor *n1g, *n1b, *c1w, *c1b, *n2g, *n2b, *c2w, *c2b, *scw, *scb; } res_w;
-typedef struct { te_tensor *ng, *nb, *wq, *bq, *wk, *bk, *wv, *bv, *wo, *bo; } attn_w;
-typedef struct { te_tensor *w, *b; } conv_w;
-
-typedef struct {
-    conv_w conv_in, conv_out;
-    res_w res[MAX_LEVELS][MAX_LAYERS];
-    conv_w resample[MAX_LEVELS];
-    res_w mid[2];
-    attn_w attn;
-    te_tensor *nog, *nob;
-} side_w;
-
-struct tmv_vae {
-    te_backend *be;
-    te_weights *w;
-    te_arena *arena;
-    int levels, layers, z, groups, ch[MAX_LEVELS];
-    float sf;
-    side_w enc, dec;
-    conv_w quant, post_quant;
-    float *host;
-    size_t host_n;
-};
+typedef tmv_res_w res_w;
+typedef tmv_attn_w attn_w;
+typedef tmv_conv_w conv_w;
+typedef tmv_side_w side_w;
 
 /* ---- names -------------------------------------------------------------- */
 
@@ -159,6 +142,7 @@ int tmv_load(const tck_model *m, tmv_vae **out, const tmv_options *opt, char *er
         return -1;
     }
     v->be = opt->be;
+    v->arena_cap = opt->arena_cap;
     tnu_src s = {m, TCK_VAE, tmv_map_l1, NULL};
     char n[160];
     /* encoder names do not depend on the level count: probe with any mapper */
@@ -451,6 +435,11 @@ int tmv_encode(tmv_vae *v, const float *image, int B, int H, int W, float *mean,
         return -1;
     }
     if (run2(v, 1, image, B, H, W, mom, err, errlen)) return -1;
+    tmv__moments_to_posterior(v, mom, B, hw, mean, std);
+    return 0;
+}
+
+void tmv__moments_to_posterior(const tmv_vae *v, const float *mom, int B, size_t hw, float *mean, float *std) {
     for (int b = 0; b < B; b++)
         for (int c = 0; c < v->z; c++)
             for (size_t i = 0; i < hw; i++) {
@@ -460,7 +449,6 @@ int tmv_encode(tmv_vae *v, const float *image, int B, int H, int W, float *mean,
                 mean[o] = mom[((size_t)b * 2 * v->z + c) * hw + i];
                 std[o] = (float)exp(0.5 * (double)lv);
             }
-    return 0;
 }
 
 int tmv_decode(tmv_vae *v, const float *latent, int B, int h, int w, float *image, char *err, size_t errlen) {
@@ -478,6 +466,5 @@ int tmv_decode(tmv_vae *v, const float *latent, int B, int h, int w, float *imag
     return run2(v, 0, lat, B, h, w, image, err, errlen);
 }
 
-/* Arena high-water mark of the last encode/decode (bytes). Not yet in vae.h
- * (not ours to edit in this change): bench/model/bench_vae.c declares it. */
+/* Arena high-water mark of the last encode/decode pass (bytes). */
 size_t tmv_arena_peak(const tmv_vae *v) { return te_arena_peak(v->arena); }

@@ -11,7 +11,13 @@
  * conv's asymmetric (0,1,0,1) padding done as a stride-1 pad-1 conv followed
  * by taking the odd rows/columns (te_interpolate nearest-exact /2), since
  * te_conv2d pads symmetrically. Images are NCHW on the host side (torch
- * layout); the engine works channels-last inside. */
+ * layout); the engine works channels-last inside.
+ *
+ * Tiled versions (vae_tiled.c, docs/engine.md "Tiled VAE"): the same network
+ * run tile by tile so that the activation arena is set by the tile size, with
+ * every GroupNorm's statistics reduced over the whole feature map (exact mode:
+ * equal to tmv_decode/tmv_encode up to float summation order) or estimated
+ * from a downsampled pass (fast mode). */
 #ifndef TESSERA_VAE_H
 #define TESSERA_VAE_H
 
@@ -42,6 +48,56 @@ int tmv_encode(tmv_vae *v, const float *image, int B, int H, int W, float *mean,
 /* latent [B,z,h,w] as the sampler makes it (scaled); divided by scaling_factor
  * here -> image [B,3,h*f,w*f] NCHW, unclamped. */
 int tmv_decode(tmv_vae *v, const float *latent, int B, int h, int w, float *image, char *err, size_t errlen);
+
+/* ---- tiled (vae_tiled.c) ----------------------------------------------------
+ * Exact mode: the network runs sweep by sweep over all tiles; a sweep goes
+ * from the last parked activation to the next GroupNorm whose statistics are
+ * not known yet, accumulating that norm's per-group sum and sum of squares
+ * (double) over each tile's core region; the next sweep normalises with the
+ * whole-map statistics. Between sweeps the activations are parked on the
+ * host as the tiles' core regions (no overlap duplicated); each tile reads a
+ * halo = the receptive field of the convolutions in the sweep from its
+ * neighbours. The mid-block attention takes its keys/values from the whole
+ * map (kept in the arena: 2 * latent pixels * channels * 4 bytes).
+ * Fast mode: the GroupNorms above latent resolution use statistics estimated
+ * by one run on a downsampled input (tiling.md 3.5); the latent-resolution
+ * part (mid block with its attention) stays exact. Nothing above latent
+ * resolution is parked, so memory is the arena plus a latent-sized map. */
+typedef struct tmv_tile_options {
+    int tile;       /* core tile side: latent px (decode), image px (encode); 0 = largest that fits `budget` */
+    int pad;        /* 0 = each sweep's receptive field (exact); > 0 = this halo (latent px for decode, image px
+                     * for encode, scaled to each sweep's resolution): below the receptive field, not exact */
+    int fast;       /* 1 = fast mode (estimated statistics above latent resolution) */
+    int park_f16;   /* 1 = parked activations stored as f16 (half the host memory, ~1e-3 error; fails above
+                     * f16's range) */
+    int recompute;  /* 1 = park only block inputs and recompute each ResNet block's first conv for its second
+                     * norm (less host memory, ~+30% conv work); 0 = park every norm's input and residual */
+    size_t budget;  /* activation arena bytes for tile = 0; 0 = the VAE's arena cap, else 1 GiB */
+} tmv_tile_options;
+
+typedef struct tmv_tile_report {
+    int tile;              /* core tile side used (latent px for decode, image px for encode) */
+    int tiles_y, tiles_x;  /* grid */
+    int sweeps;            /* passes over all tiles (all batch items, incl. the fast estimate) */
+    int fast;              /* 1 if fast mode ran (0: exact, also when the estimate was not finite) */
+    int max_halo;          /* largest halo used, px at the sweep's resolution */
+    size_t arena_peak;     /* activation arena high-water mark (bytes) */
+    size_t parked_peak;    /* host bytes of parked activations (full-map, image-size bound) */
+    double seconds;
+} tmv_tile_report;
+
+/* As tmv_decode / tmv_encode (same layouts and results up to summation
+ * order in exact mode). o may be NULL (defaults: auto tile, exact, f32
+ * parking, no recompute); rep may be NULL. */
+int tmv_decode_tiled(tmv_vae *v, const float *latent, int B, int h, int w, float *image, const tmv_tile_options *o,
+                     tmv_tile_report *rep, char *err, size_t errlen);
+int tmv_encode_tiled(tmv_vae *v, const float *image, int B, int H, int W, float *mean, float *std,
+                     const tmv_tile_options *o, tmv_tile_report *rep, char *err, size_t errlen);
+/* Plan only (no compute, no input): the tile `o` gives or the automatic one,
+ * and the arena and parked peaks a decode (enc = 0, latent h x w) or encode
+ * (enc = 1, image h x w) of one image would have. */
+int tmv_tiled_plan(tmv_vae *v, int enc, int h, int w, const tmv_tile_options *o, tmv_tile_report *rep, char *err,
+                   size_t errlen);
 
 int tmv_latent_channels(const tmv_vae *v);
 int tmv_downscale(const tmv_vae *v);      /* 2^(levels-1): 8 for SD */

@@ -2,6 +2,7 @@
  * (cfg_denoiser.h). */
 #include "cfg_denoiser.h"
 
+#include "mem_plan.h"
 #include "prompt_parse.h"
 
 #include <math.h>
@@ -226,6 +227,18 @@ static int run_rows(tpl_denoiser *d, const float *x, double sigma, const row *r,
     int tw = g ? g->tw : d->lw, th = g ? g->th : d->lh, ntiles = g ? g->ntiles : 1;
     size_t n1 = (size_t)lc * d->lh * d->lw, plane = (size_t)d->lh * d->lw, tplane = (size_t)tw * th;
     int per = rows_per_forward(th, tw);
+    if (d->budget) {
+        /* as many rows per forward as the budget allows (mem_plan.h) */
+        if (d->plan_h != th || d->plan_w != tw || d->plan_T != T) {
+            tpl_mem_plan mp;
+            if (tpl_plan_unet(m, th, tw, T, per, d->budget, &mp, d->err, d->errlen)) return -1;
+            d->plan_h = th;
+            d->plan_w = tw;
+            d->plan_T = T;
+            d->plan_rows = mp.rows;
+        }
+        per = d->plan_rows;
+    }
     long items = (long)nr * ntiles;
     float *xin = malloc((size_t)per * in_c * tplane * sizeof(float));
     float *ctx = malloc((size_t)per * T * C * sizeof(float));

@@ -68,6 +68,8 @@ typedef struct tpl_denoiser {
     int timesteps;             /* DDIM/PLMS/UniPC: blend x before the UNet */
     const float *c_concat;     /* [B][5][lh][lw] for 9-channel UNets, or NULL */
     const tpl_td_grid *grid;   /* Tiled Diffusion, or NULL; used when it matches lh x lw */
+    size_t budget;             /* memory budget (bytes) for rows per UNet forward; 0 = none */
+    int plan_h, plan_w, plan_T, plan_rows; /* the last plan (mem_plan.h) */
     char *err;
     size_t errlen;
 } tpl_denoiser;

@@ -4,6 +4,7 @@
 #include "cfg_denoiser.h"
 #include "inpaint.h"
 #include "latent_resize.h"
+#include "mem_plan.h"
 #include "tiled_diffusion.h"
 #include "resize.h"
 #include "infotext.h"
@@ -116,7 +117,9 @@ int tpl_params_from_spec(const json_t *spec, tpl_params *p, char *err, size_t er
         p->hr_resize_x = get_int(hr, "resize_x", 0);
         p->hr_resize_y = get_int(hr, "resize_y", 0);
         p->hr_steps = get_int(hr, "steps", 0);
-        snprintf(p->hr_upscaler, sizeof p->hr_upscaler, "%s", get_str(hr, "upscaler", "Latent"));
+        const char *hu = get_str(hr, "upscaler", NULL);
+        p->hr_upscaler_given = hu != NULL;
+        snprintf(p->hr_upscaler, sizeof p->hr_upscaler, "%s", hu ? hu : "Latent");
         const char *hs = get_str(hr, "sampler_name", NULL), *hsch = get_str(hr, "scheduler", NULL);
         if (hs) {
             if (tsm_resolve(hs, hsch, &p->hr_sampler, &p->hr_scheduler)) {
@@ -237,20 +240,29 @@ char *tpl_infotext(const tpl_model *m, const tpl_params *p, uint64_t seed, uint6
     if (p->ensd != 0 && si->uses_ensd) tinf_params_addf(ip, "ENSD", "%lld", (long long)p->ensd);
     if (p->rng != TRNG_GPU) tinf_params_add(ip, "RNG", trng_kind_name(p->rng));
     if (p->enable_hr) {
+        /* A1111's insertion order: sampler and prompts (setup), then upscale or
+         * resize, steps, upscaler (init), then the hires schedule type (when
+         * the hires pass computes its sigmas) */
+        if (p->hr_sampler_set && p->hr_sampler != p->sampler)
+            tinf_params_add(ip, "Hires sampler", tsm_sampler_get(p->hr_sampler)->name);
+        if (p->hr_prompt && p->hr_prompt[0] && strcmp(p->hr_prompt, p->prompt)) tinf_params_add(ip, "Hires prompt", p->hr_prompt);
+        if (p->hr_negative && p->hr_negative[0] && strcmp(p->hr_negative, p->negative_prompt))
+            tinf_params_add(ip, "Hires negative prompt", p->hr_negative);
         if (p->hr_resize_x == 0 && p->hr_resize_y == 0) {
             fmt_num(p->hr_scale, b, sizeof b);
             tinf_params_add(ip, "Hires upscale", b);
         } else
             tinf_params_addf(ip, "Hires resize", "%dx%d", p->hr_resize_x, p->hr_resize_y);
         if (p->hr_steps) tinf_params_addf(ip, "Hires steps", "%d", p->hr_steps);
-        tinf_params_add(ip, "Hires upscaler", p->hr_upscaler);
-        if (p->hr_sampler_set && p->hr_sampler != p->sampler)
-            tinf_params_add(ip, "Hires sampler", tsm_sampler_get(p->hr_sampler)->name);
-        if (p->hr_scheduler_set && p->hr_scheduler != p->scheduler)
-            tinf_params_add(ip, "Hires schedule type", tsm_scheduler_get(p->hr_scheduler)->label);
-        if (p->hr_prompt && p->hr_prompt[0] && strcmp(p->hr_prompt, p->prompt)) tinf_params_add(ip, "Hires prompt", p->hr_prompt);
-        if (p->hr_negative && p->hr_negative[0] && strcmp(p->hr_negative, p->negative_prompt))
-            tinf_params_add(ip, "Hires negative prompt", p->hr_negative);
+        if (p->hr_upscaler_given) tinf_params_add(ip, "Hires upscaler", p->hr_upscaler);
+        /* the scheduler the hires pass used, when its label differs from the first pass's */
+        tsm_sampler_id hs = p->hr_sampler_set ? p->hr_sampler : p->sampler;
+        tsm_scheduler hsch = p->hr_scheduler_set ? p->hr_scheduler : p->scheduler;
+        if (hsch == TSM_SCHED_AUTOMATIC && tsm_sampler_get(hs)->scheduler != TSM_SCHED_AUTOMATIC)
+            hsch = tsm_sampler_get(hs)->scheduler;
+        if (!tsm_sampler_get(hs)->timesteps && hsch != TSM_SCHED_AUTOMATIC &&
+            strcmp(tsm_scheduler_get(hsch)->label, p->scheduler_label))
+            tinf_params_add(ip, "Hires schedule type", tsm_scheduler_get(hsch)->label);
     }
     if (p->kind == TPL_INPAINT) {
         /* A1111 order: Mask mode (invert), then Mask blur = p.mask_blur, which
@@ -534,6 +546,7 @@ static int run_pass(const pass_def *d, float *x, char *err, size_t errlen) {
                           .timesteps = si->timesteps,
                           .c_concat = d->c_concat,
                           .grid = d->grid,
+                          .budget = p->mem_budget,
                           .err = err,
                           .errlen = errlen};
     sc.r = (run_ctx){.gens = d->gens,
@@ -662,11 +675,21 @@ static int upscale_pixels(const ti_image *in, int w, int h, const char *upscaler
         return -1;
     }
     double sc = (double)w / in->width > (double)h / in->height ? (double)w / in->width : (double)h / in->height;
-    ti_image up = {0};
+    ti_image up = {0}, up8 = {0};
     const ti_image *cur = in;
     if (sc > 1.0) {
+        /* Upscaler.upscale: do_upscale to int(side*scale), then LANCZOS to the
+         * size rounded down to multiples of 8 if that differs */
+        int dw = (int)(in->width * sc / 8) * 8, dh = (int)(in->height * sc / 8) * 8;
         if (tr_resize(in, (int)(in->width * sc), (int)(in->height * sc), filt, &up, err, errlen)) return -1;
         cur = &up;
+        if ((up.width != dw || up.height != dh) && dw > 0 && dh > 0) {
+            if (tr_resize(&up, dw, dh, TR_LANCZOS, &up8, err, errlen)) {
+                ti_image_free(&up);
+                return -1;
+            }
+            cur = &up8;
+        }
     }
     int rc;
     if (cur->width != w || cur->height != h) {
@@ -676,6 +699,7 @@ static int upscale_pixels(const ti_image *in, int w, int h, const char *upscaler
         if (!rc) memcpy(out->pixels, cur->pixels, (size_t)w * h * cur->channels);
     }
     ti_image_free(&up);
+    ti_image_free(&up8);
     return rc;
 }
 
@@ -762,7 +786,8 @@ static int hires_pass(tpl_model *m, const tpl_params *p, const trng_noise_params
         prompts[b] = p->hr_prompt && p->hr_prompt[0] ? p->hr_prompt : p->prompt;
         negs[b] = p->hr_negative && p->hr_negative[0] ? p->hr_negative : p->negative_prompt;
     }
-    if (tpl_conds_build(m, p, prompts, negs, B, p->steps, si->second_order ? steps * 2 : steps, &conds, err, errlen))
+    int base = tsm_sampler_get(p->sampler)->second_order ? p->steps * 2 : p->steps;
+    if (tpl_conds_build(m, p, prompts, negs, B, base, si->second_order ? steps * 2 : steps, &conds, err, errlen))
         goto done;
     if (m->inpainting && make_c_concat(m, NULL, NULL, 1, B, hw * f, hh * f, &cc, err, errlen)) goto done;
     pass_def pd = {.m = m,
@@ -949,6 +974,15 @@ int tpl_generate(tpl_model *m, const tpl_params *p, const ti_image *init_in, con
         tpl_td_grid_build(lw, lh, p->td_tile_w, p->td_tile_h, p->td_overlap, (tpl_td_method)p->td_method, &grid)) {
         snprintf(err, errlen, "bad Tiled Diffusion grid");
         goto done;
+    }
+    if (p->mem_budget) {
+        /* refuse before sampling when one UNet row cannot fit (mem_plan.h) */
+        tpl_mem_plan mp;
+        int ph = p->td_enabled ? grid.th : lh, pw = p->td_enabled ? grid.tw : lw;
+        if (tpl_plan_unet(m, ph, pw, TMT_TOKENS, 1, p->mem_budget, &mp, err, errlen)) goto done;
+        if (p->enable_hr && tpl_plan_unet(m, p->hr_upscale_h / f, p->hr_upscale_w / f, TMT_TOKENS, 1, p->mem_budget,
+                                          &mp, err, errlen))
+            goto done;
     }
     int per_iter = executed_steps(p) + hires_steps_executed(p);
     for (int it = 0; it < p->n_iter; it++) {

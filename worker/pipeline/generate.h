@@ -76,6 +76,7 @@ typedef struct tpl_params {
     double hr_scale, hr_denoise;
     int hr_resize_x, hr_resize_y, hr_steps;
     char hr_upscaler[128];
+    int hr_upscaler_given;           /* A1111 writes "Hires upscaler" only then */
     int hr_sampler_set, hr_scheduler_set;
     tsm_sampler_id hr_sampler;
     tsm_scheduler hr_scheduler;
@@ -84,6 +85,8 @@ typedef struct tpl_params {
     int hr_trunc_x, hr_trunc_y;      /* pixels cut (hr_resize_x and _y both set): (to - target) */
     /* Tiled Diffusion (first pass / img2img), sizes in latent pixels */
     int td_enabled, td_method, td_tile_w, td_tile_h, td_overlap, td_batch;
+    /* set by the caller, not the spec: the worker's memory budget (0 = none) */
+    size_t mem_budget;
 } tpl_params;
 
 /* From the canonical spec (what job_sd.c stores). */
