@@ -7,6 +7,7 @@
 #include "mem_plan.h"
 #include "tiled_diffusion.h"
 #include "resize.h"
+#include "upscale.h"
 #include "infotext.h"
 
 #include <math.h>
@@ -664,32 +665,17 @@ static int hires_steps_executed(const tpl_params *p) {
 }
 
 /* Pixel upscalers of the hires fix: A1111 resize_image(0, img, w, h, upscaler):
- * "None" resizes with Lanczos; Lanczos/Nearest upscale by the needed scale
- * and, if the size still differs, Lanczos to the exact size. */
+ * when the needed scale is > 1 the upscaler runs (worker/upscale.h, A1111's
+ * Upscaler.upscale), then, if the size still differs, Lanczos to the exact
+ * size ("None" is only that Lanczos resize). */
 static int upscale_pixels(const ti_image *in, int w, int h, const char *upscaler, ti_image *out, char *err,
                           size_t errlen) {
-    tr_filter filt;
-    if (!strcasecmp(upscaler, "None")) return tr_resize(in, w, h, TR_LANCZOS, out, err, errlen);
-    if (tr_filter_from_name(upscaler, &filt) != 0) {
-        snprintf(err, errlen, "hires upscaler '%s' is not available on this worker", upscaler);
-        return -1;
-    }
     double sc = (double)w / in->width > (double)h / in->height ? (double)w / in->width : (double)h / in->height;
-    ti_image up = {0}, up8 = {0};
+    ti_image up = {0};
     const ti_image *cur = in;
-    if (sc > 1.0) {
-        /* Upscaler.upscale: do_upscale to int(side*scale), then LANCZOS to the
-         * size rounded down to multiples of 8 if that differs */
-        int dw = (int)(in->width * sc / 8) * 8, dh = (int)(in->height * sc / 8) * 8;
-        if (tr_resize(in, (int)(in->width * sc), (int)(in->height * sc), filt, &up, err, errlen)) return -1;
+    if (sc > 1.0 && strcasecmp(upscaler, "None")) {
+        if (tw_upscale_image(NULL, upscaler, in, sc, &up, err, errlen)) return -1;
         cur = &up;
-        if ((up.width != dw || up.height != dh) && dw > 0 && dh > 0) {
-            if (tr_resize(&up, dw, dh, TR_LANCZOS, &up8, err, errlen)) {
-                ti_image_free(&up);
-                return -1;
-            }
-            cur = &up8;
-        }
     }
     int rc;
     if (cur->width != w || cur->height != h) {
@@ -699,7 +685,6 @@ static int upscale_pixels(const ti_image *in, int w, int h, const char *upscaler
         if (!rc) memcpy(out->pixels, cur->pixels, (size_t)w * h * cur->channels);
     }
     ti_image_free(&up);
-    ti_image_free(&up8);
     return rc;
 }
 
