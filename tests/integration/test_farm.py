@@ -151,12 +151,14 @@ class FarmTest(unittest.TestCase):
 
     def test_priority_order(self):
         with Farm(workers=0) as farm:
-            low = farm.submit(extras_job(make_png(16, 16), priority="low"))
-            normal = farm.submit(extras_job(make_png(16, 16)))
-            high = farm.submit(extras_job(make_png(16, 16), priority="high"))
+            # big enough that each job takes some milliseconds: one worker runs them one after
+            # another, and start times (ms) of back-to-back tiny jobs can tie
+            low = farm.submit(extras_job(make_png(256, 256), priority="low"))
+            normal = farm.submit(extras_job(make_png(256, 256)))
+            high = farm.submit(extras_job(make_png(256, 256), priority="high"))
             farm.add_worker()
             done = {j["id"]: farm.wait(j["id"]) for j in (low, normal, high)}
-            order = sorted(done.values(), key=lambda j: j["started_at"])
+            order = sorted(done.values(), key=lambda j: (j["started_at"], j["finished_at"]))
             self.assertEqual([j["id"] for j in order], [high["id"], normal["id"], low["id"]])
 
     def test_workers_registry(self):
